@@ -1,0 +1,55 @@
+# Two commands on a fresh Debian/Ubuntu machine with Python 3.11: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_DIR ?= demo-lab
+export DJ_IGNORE_CONFIG_FILE ?= true
+
+.PHONY: setup system-deps demo test unit integration lint format bench bench-smoke clean
+
+setup: $(STAMP)
+
+# System packages the pipeline needs: MariaDB server for the embedded database
+# (skipped when DJ_HOST points at your own MySQL), Chromium for the report test.
+system-deps:
+	@if [ -z "$$DJ_HOST" ] && ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing mariadb-server"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null; \
+	  else echo "mariadbd not found: install mariadb-server, or set DJ_HOST/DJ_USER/DJ_PASS to your MySQL" >&2; exit 2; fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/iblpipe db start
+	$(BIN)/iblpipe demo run --out $(DEMO_DIR)
+
+test: setup
+	$(BIN)/python -m pytest tests -q
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit -q
+
+integration: setup
+	$(BIN)/python -m pytest tests/integration -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+bench-smoke: setup
+	$(BIN)/python -m benchmarks --mice 3 --runs 1
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

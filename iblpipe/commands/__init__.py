@@ -1,0 +1,1 @@
+"""Subcommands of the `iblpipe` command line, one module each."""

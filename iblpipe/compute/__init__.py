@@ -1,0 +1,1 @@
+"""Pure computations (numpy/pandas). No datajoint here."""

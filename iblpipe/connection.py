@@ -1,0 +1,135 @@
+"""Resolve and open the database connection.
+
+Resolution order: explicit arguments > ``DJ_*`` environment > ``datajoint.json``
+(and ``.secrets/``, read by DataJoint itself) > the embedded server
+(``iblpipe.dbserver``), started on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from iblpipe.errors import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5  # (s) how long a first TCP connection may take before we give up
+MARIADB_WARNING = "MariaDB is not officially supported"
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """Where the pipeline's database is and how it was chosen."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    origin: str  # "arguments", "environment", "datajoint.json" or "embedded"
+
+
+def silence_mariadb_warning() -> None:
+    """Drop DataJoint's 'MariaDB is best-effort' UserWarning (and only that one)."""
+    warnings.filterwarnings("ignore", message=MARIADB_WARNING, category=UserWarning)
+
+
+def _find_datajoint_json(start: Path | None = None) -> Path | None:
+    if os.environ.get("DJ_IGNORE_CONFIG_FILE", "").lower() in ("1", "true", "yes"):
+        return None
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "datajoint.json"
+        if candidate.exists():
+            return candidate
+        if (folder / ".git").exists():
+            break
+    return None
+
+
+def _split_host(host: str, port: int | None) -> tuple[str, int]:
+    if ":" in host and port is None:
+        name, _, p = host.rpartition(":")
+        return name, int(p)
+    return host, int(port or 3306)
+
+
+def resolve(
+    host: str | None = None, port: int | None = None, user: str | None = None, password: str | None = None
+) -> ConnectionSpec:
+    """Decide which server to use, starting the embedded one when nothing else is configured."""
+    import datajoint as dj
+
+    if host:
+        h, p = _split_host(host, port)
+        return ConnectionSpec(h, p, user or dj.config["database.user"] or "root", password or "", "arguments")
+    if os.environ.get("DJ_HOST"):
+        h, p = _split_host(os.environ["DJ_HOST"], int(os.environ["DJ_PORT"]) if os.environ.get("DJ_PORT") else None)
+        return ConnectionSpec(
+            h,
+            p,
+            user or os.environ.get("DJ_USER") or "root",
+            password if password is not None else os.environ.get("DJ_PASS", ""),
+            "environment",
+        )
+    if _find_datajoint_json() is not None:
+        cfg = dj.config
+        h, p = _split_host(cfg["database.host"], cfg["database.port"])
+        return ConnectionSpec(
+            h, p, user or cfg["database.user"] or "root", password or cfg["database.password"] or "", "datajoint.json"
+        )
+    from iblpipe import dbserver
+
+    info = dbserver.start()
+    return ConnectionSpec(info.host, info.port, info.user, info.password, "embedded")
+
+
+def check_reachable(spec: ConnectionSpec) -> None:
+    """Raise DatabaseUnavailable with a one-line message if the server does not accept us."""
+    import pymysql
+
+    try:
+        pymysql.connect(
+            host=spec.host,
+            port=spec.port,
+            user=spec.user,
+            password=spec.password,
+            connect_timeout=CONNECT_TIMEOUT_S,
+        ).close()
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args else "?"
+        reason = exc.args[1] if len(exc.args) > 1 else str(exc)
+        if code == 2003:
+            reason = "connection refused or timed out"
+        raise DatabaseUnavailable(
+            f"cannot connect to MySQL at {spec.host}:{spec.port} as {spec.user!r} (from {spec.origin}): {reason}"
+        ) from None
+
+
+def connect(
+    host: str | None = None,
+    port: int | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    *,
+    reset: bool = False,
+):
+    """Configure DataJoint for the resolved server and return its connection."""
+    import datajoint as dj
+
+    silence_mariadb_warning()
+    spec = resolve(host, port, user, password)
+    check_reachable(spec)
+    dj.config["database.host"] = spec.host
+    dj.config["database.port"] = spec.port
+    dj.config["database.user"] = spec.user
+    dj.config["database.password"] = spec.password
+    dj.config["database.use_tls"] = False if spec.origin == "embedded" else dj.config["database.use_tls"]
+    dj.config["safemode"] = False
+    conn = dj.conn(reset=reset)
+    if spec.origin != "embedded" or reset:
+        logger.debug("connected to %s:%d as %s (%s)", spec.host, spec.port, spec.user, spec.origin)
+    return conn

@@ -1,0 +1,351 @@
+"""The embedded default database: a private MariaDB under ``$IBLPIPE_HOME``.
+
+``start()`` initialises a data directory on first use, launches the system's
+``mariadbd`` on a free loopback port with a generated password (stored with
+mode 0600), and records how to connect in ``server.json``. A second ``start``
+reuses the running server; a stale pid (server killed) is detected and cleaned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from iblpipe import settings
+from iblpipe.errors import DbServerError
+
+logger = logging.getLogger(__name__)
+
+DB_USER = "iblpipe"
+START_TIMEOUT_S = 60.0  # (s) wait for a fresh server to accept connections
+STOP_TIMEOUT_S = 60.0  # (s) wait after SIGTERM before SIGKILL
+BUFFER_POOL_DEFAULT = "1G"  # (bytes, MariaDB suffix) InnoDB buffer pool; $IBLPIPE_DB_BUFFER_POOL
+INSTALL_HINT = (
+    "install MariaDB (Debian/Ubuntu: `sudo apt-get install mariadb-server`) "
+    "or point iblpipe at your own MySQL with DJ_HOST, DJ_PORT, DJ_USER, DJ_PASS"
+)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """How to reach the embedded server."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    pid: int
+    datadir: str
+    socket: str
+
+
+def _paths(home: Path | None = None) -> dict[str, Path]:
+    base = (home or settings.home()) / "mariadb"
+    return {
+        "base": base,
+        "datadir": base / "data",
+        "socket": base / "mariadbd.sock",
+        "pidfile": base / "mariadbd.pid",
+        "log": base / "mariadbd.log",
+        "state": base / "server.json",
+        "password": base / "password",
+    }
+
+
+def find_mariadbd() -> str | None:
+    """Path of the system's ``mariadbd`` (or ``mysqld`` of MariaDB), or None."""
+    for name in ("mariadbd", "mysqld"):
+        path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/usr/libexec")
+        if path:
+            return path
+    return None
+
+
+def _install_db_binary() -> str | None:
+    for name in ("mariadb-install-db", "mysql_install_db"):
+        path = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin")
+        if path:
+            return path
+    return None
+
+
+def ensure_mariadb_installed() -> str:
+    """Return the ``mariadbd`` path, installing ``mariadb-server`` with apt-get as root if missing."""
+    path = find_mariadbd()
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        logger.info("mariadbd not found; installing mariadb-server with apt-get")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "mariadb-server"]):
+            result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if result.returncode != 0:
+                tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+                raise DbServerError(f"`{' '.join(cmd)}` failed: {tail[0]}; {INSTALL_HINT}")
+        path = find_mariadbd()
+        if path:
+            return path
+    raise DbServerError(f"mariadbd not found; {INSTALL_HINT}")
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if ``pid`` is a running mariadbd/mysqld (not a recycled pid, not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"mariadbd" in cmd or b"mysqld" in cmd
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _read_state(home: Path | None = None) -> ServerInfo | None:
+    state = _paths(home)["state"]
+    if not state.exists():
+        return None
+    try:
+        return ServerInfo(**json.loads(state.read_text()))
+    except (ValueError, TypeError):
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def _password(home: Path | None = None) -> str:
+    path = _paths(home)["password"]
+    if path.exists():
+        return path.read_text().strip()
+    pw = secrets.token_urlsafe(24)
+    _write_private(path, pw)
+    return pw
+
+
+def _sql_via_socket(sock: Path, statements: list[str], user: str = "root", password: str = "") -> None:
+    import pymysql
+
+    conn = pymysql.connect(unix_socket=str(sock), user=user, password=password, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for stmt in statements:
+                cur.execute(stmt)
+    finally:
+        conn.close()
+
+
+def _can_login(info: ServerInfo, timeout: float = 2.0) -> bool:
+    import pymysql
+
+    try:
+        conn = pymysql.connect(
+            host=info.host, port=info.port, user=info.user, password=info.password, connect_timeout=timeout
+        )
+    except pymysql.err.MySQLError:
+        return False
+    conn.close()
+    return True
+
+
+def status(home: Path | None = None) -> dict:
+    """Describe the embedded server: running or not, pid, port, data directory."""
+    info = _read_state(home)
+    paths = _paths(home)
+    if info is None:
+        return {"running": False, "datadir": str(paths["datadir"]), "initialised": paths["datadir"].exists()}
+    running = _pid_alive(info.pid)
+    return {
+        "running": running,
+        "pid": info.pid if running else None,
+        "host": info.host,
+        "port": info.port,
+        "user": info.user,
+        "datadir": info.datadir,
+        "initialised": True,
+        "stale": not running,
+    }
+
+
+def _clean_stale(paths: dict[str, Path]) -> None:
+    for key in ("pidfile", "socket", "state"):
+        paths[key].unlink(missing_ok=True)
+    paths["socket"].with_suffix(".sock.lock").unlink(missing_ok=True)
+
+
+def start(home: Path | None = None) -> ServerInfo:
+    """Start (or reuse) the embedded MariaDB and return how to connect to it."""
+    paths = _paths(home)
+    info = _read_state(home)
+    if info is not None and _pid_alive(info.pid):
+        if _can_login(info, timeout=5):
+            logger.debug("embedded MariaDB already running (pid %d, port %d)", info.pid, info.port)
+            return info
+        raise DbServerError(
+            f"embedded MariaDB pid {info.pid} is running but does not answer on 127.0.0.1:{info.port}; "
+            f"stop it with `iblpipe db stop` or see {paths['log']}"
+        )
+    if info is not None or paths["pidfile"].exists():
+        logger.warning("cleaning stale embedded MariaDB state (pid file of a dead server)")
+        _clean_stale(paths)
+
+    mariadbd = ensure_mariadb_installed()
+    paths["base"].mkdir(parents=True, exist_ok=True)
+    os.chmod(paths["base"], 0o700)
+    fresh = not (paths["datadir"] / "mysql").exists()
+    if fresh:
+        _initialise(paths)
+
+    port = info.port if info is not None and _port_free(info.port) else free_port()
+    cmd = [
+        mariadbd,
+        "--no-defaults",
+        f"--datadir={paths['datadir']}",
+        f"--socket={paths['socket']}",
+        f"--pid-file={paths['pidfile']}",
+        f"--log-error={paths['log']}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        "--skip-log-bin",
+        "--skip-name-resolve",
+        f"--innodb-buffer-pool-size={os.environ.get('IBLPIPE_DB_BUFFER_POOL', BUFFER_POOL_DEFAULT)}",
+        "--innodb-log-file-size=256M",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--max-allowed-packet=256M",
+        "--max-connections=500",
+        "--character-set-server=utf8mb4",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--user=root")
+    logger.info("starting embedded MariaDB on 127.0.0.1:%d (data in %s)", port, paths["datadir"])
+    with open(os.devnull, "rb") as devnull, open(paths["log"], "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=devnull, stdout=log, stderr=log, start_new_session=True)
+    _wait_ready(proc, paths)
+
+    password = _password(home)
+    if fresh:
+        _sql_via_socket(
+            paths["socket"],
+            [
+                f"CREATE USER IF NOT EXISTS '{DB_USER}'@'%' IDENTIFIED BY '{password}'",
+                f"GRANT ALL PRIVILEGES ON *.* TO '{DB_USER}'@'%' WITH GRANT OPTION",
+                f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{password}'",
+                "FLUSH PRIVILEGES",
+            ],
+        )
+    info = ServerInfo(
+        host="127.0.0.1",
+        port=port,
+        user=DB_USER,
+        password=password,
+        pid=proc.pid,
+        datadir=str(paths["datadir"]),
+        socket=str(paths["socket"]),
+    )
+    _write_private(paths["state"], json.dumps(asdict(info), indent=1))
+    return info
+
+
+def _initialise(paths: dict[str, Path]) -> None:
+    install_db = _install_db_binary()
+    if install_db is None:
+        raise DbServerError(f"mariadb-install-db not found; {INSTALL_HINT}")
+    if paths["datadir"].exists():
+        shutil.rmtree(paths["datadir"])  # a half-initialised directory from an interrupted first start
+    cmd = [
+        install_db,
+        "--no-defaults",
+        f"--datadir={paths['datadir']}",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--user=root")
+    logger.info("initialising MariaDB data directory %s", paths["datadir"])
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(paths["datadir"], ignore_errors=True)
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise DbServerError(f"mariadb-install-db failed: {' / '.join(tail)}")
+
+
+def _wait_ready(proc: subprocess.Popen, paths: dict[str, Path]) -> None:
+    import pymysql
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = paths["log"].read_text(errors="replace").strip().splitlines()[-3:]
+            raise DbServerError(f"mariadbd exited with code {proc.returncode}: {' / '.join(tail)}")
+        if paths["socket"].exists():
+            try:
+                # root has no password before first setup; afterwards connect as our user below.
+                pymysql.connect(unix_socket=str(paths["socket"]), user="nobody", connect_timeout=1).close()
+            except pymysql.err.OperationalError as exc:
+                if exc.args and exc.args[0] == 1045:  # access denied: the server answers
+                    return
+            except pymysql.err.MySQLError:
+                pass
+            else:
+                return
+        time.sleep(0.05)
+    proc.kill()
+    raise DbServerError(f"mariadbd did not answer within {START_TIMEOUT_S:.0f} s; see {paths['log']}")
+
+
+def stop(home: Path | None = None) -> bool:
+    """Stop the embedded server. Returns True if a running server was stopped."""
+    paths = _paths(home)
+    info = _read_state(home)
+    pid = info.pid if info else None
+    if pid is None and paths["pidfile"].exists():
+        try:
+            pid = int(paths["pidfile"].read_text().strip())
+        except ValueError:
+            pid = None
+    if pid is None or not _pid_alive(pid):
+        _clean_stale(paths)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        logger.warning("mariadbd pid %d ignored SIGTERM for %.0f s; killing it", pid, STOP_TIMEOUT_S)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    _clean_stale(paths)
+    return True

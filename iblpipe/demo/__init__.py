@@ -1,0 +1,1 @@
+"""Deterministic synthetic lab generator. No datajoint here."""

@@ -1,0 +1,1 @@
+"""Populate workers: table order, worker loop, error policy."""

@@ -1,0 +1,67 @@
+"""Command-line behaviour that needs no database."""
+
+import pytest
+
+from iblpipe import cli
+from iblpipe.commands import _common
+
+
+def subcommand_paths(parser, prefix=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from subcommand_paths(sub, (*prefix, name))
+
+
+def test_every_command_has_help(capsys):
+    paths = list(subcommand_paths(cli.build_parser()))
+    assert {p[0] for p in paths} >= {"db", "demo", "ingest", "populate", "plot", "status"}
+    for path in paths:
+        with pytest.raises(SystemExit) as exc:
+            cli.main([*path, "--help"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: iblpipe " + " ".join(path))
+
+
+def test_stub_command_fails_clearly(capsys):
+    parser = cli.build_parser()
+    stubs = []
+    for path in subcommand_paths(parser):
+        try:
+            ns = parser.parse_args(list(path))
+        except SystemExit:
+            continue
+        if getattr(getattr(ns, "func", None), "not_available", None):
+            stubs.append(path)
+    capsys.readouterr()
+    assert stubs, "no stub commands left: delete this test"
+    for path in stubs:
+        assert cli.main(list(path)) == cli.EXIT_USAGE
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "not available yet" in err[0]
+
+
+def test_not_available_raises():
+    func = _common.not_available("thing", 99)
+    with pytest.raises(Exception, match="not available yet .*issue 99"):
+        func(None)
+
+
+def test_bad_prefix_is_rejected():
+    from iblpipe import settings
+    from iblpipe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="prefix"):
+        settings.schema_prefix("bad-prefix;drop")
+    assert settings.schema_prefix("lab_") == "lab_"
+
+
+def test_unknown_command_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["frobnicate"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

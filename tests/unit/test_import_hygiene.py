@@ -1,0 +1,95 @@
+"""Importing iblpipe has no side effects; pure layers never import datajoint."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PURE = ("compute", "sources", "plotting", "demo")
+
+
+def all_modules() -> list[str]:
+    names = []
+    for path in sorted((REPO / "iblpipe").rglob("*.py")):
+        rel = path.relative_to(REPO).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts[-1] == "__main__":
+            continue
+        names.append(".".join(parts))
+    return names
+
+
+def test_importing_every_module_opens_no_connection_and_creates_nothing(tmp_path):
+    home = tmp_path / "home-must-not-exist"
+    code = f"""
+import socket, importlib, os, sys
+calls = []
+real_connect = socket.socket.connect
+def spy(self, *a, **k):
+    calls.append(a)
+    raise OSError("no connections at import time")
+socket.socket.connect = spy
+import pymysql
+def no_pymysql(*a, **k):
+    calls.append(("pymysql", a, k))
+    raise RuntimeError("pymysql.connect at import")
+pymysql.connect = no_pymysql
+for name in {all_modules()!r}:
+    importlib.import_module(name)
+import logging
+assert not calls, calls
+assert not os.path.exists({str(home)!r}), "import created IBLPIPE_HOME"
+handlers = [h for h in logging.getLogger().handlers]
+assert not handlers, handlers
+print("ok", len({all_modules()!r}))
+"""
+    env = {"PYTHONPATH": str(REPO), "IBLPIPE_HOME": str(home), "DJ_IGNORE_CONFIG_FILE": "true", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ok ")
+
+
+@pytest.mark.parametrize("package", PURE)
+def test_pure_packages_never_import_datajoint(package):
+    """Static check: no `import datajoint` anywhere under the pure packages."""
+    offenders = []
+    for path in (REPO / "iblpipe" / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "datajoint" or "schemas" in n]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("package", PURE)
+def test_pure_packages_do_not_pull_datajoint_at_runtime(package):
+    """Dynamic check: importing every module of the package leaves datajoint out of sys.modules."""
+    mods = [m for m in all_modules() if m.startswith(f"iblpipe.{package}")]
+    code = f"import importlib, sys\nfor m in {mods!r}: importlib.import_module(m)\nprint('datajoint' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
+
+
+def test_no_print_outside_cli():
+    offenders = []
+    for path in (REPO / "iblpipe").rglob("*.py"):
+        if path.name == "cli.py" or "commands" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offenders == []
