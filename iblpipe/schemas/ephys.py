@@ -1,8 +1,16 @@
 """Electrophysiology: probe insertions, trajectories, clusters, per-region units."""
 
-import datajoint as dj
+import logging
+from pathlib import Path
 
-from iblpipe.schemas import acquisition  # noqa: F401  (named in table definitions)
+import datajoint as dj
+import pandas as pd
+
+from iblpipe.compute.units import IBL_LABEL_RULE, KS2_GOOD_RULE, rule_hash
+from iblpipe.errors import DataError
+from iblpipe.schemas import acquisition, reference, subject  # noqa: F401  (named in table definitions)
+
+logger = logging.getLogger(__name__)
 
 schema = dj.Schema()
 
@@ -42,3 +50,258 @@ class ProbeTrajectory(dj.Manual):
     phi : float32                   # (deg) azimuth
     roll = 0 : float32              # (deg) rotation about the probe axis
     """
+
+
+# ---------------------------------------------------------------- clusters and units (issue 6)
+
+
+def probe_folder(key: dict) -> Path:
+    """The ALF folder ``<root>/<lab>/Subjects/<subject>/<date>/<NNN>/alf/<probe>`` of one insertion."""
+    from iblpipe import settings
+    from iblpipe.sources.alf import require_root
+    from iblpipe.sources.ephys import probe_path
+
+    row = (
+        ((ProbeInsertion & key) * acquisition.Session * subject.Subject)
+        .proj("probe_name", "session_lab", "subject_nickname", "session_start_time", "session_number")
+        .fetch1()
+    )
+    return probe_path(
+        require_root(settings.data_root()),
+        row["session_lab"],
+        row["subject_nickname"],
+        row["session_start_time"].date(),
+        row["session_number"],
+        row["probe_name"],
+    )
+
+
+@schema
+class Clusters(dj.Imported):
+    """One spike sorting of one probe insertion, summarised from its ALF files."""
+
+    definition = """
+    # clusters of an insertion, from alf/<probe>/spikes.* and clusters.*
+    -> ProbeInsertion
+    ---
+    n_clusters : int32              # (count) clusters of the sorting
+    n_spikes : int64                # (count) spikes of all clusters
+    recording_duration : float64    # (s) last minus first spike time of the probe; denominator of firing rates
+    has_regions : bool              # clusters.brainLocationIds_ccf_2017 was present
+    """
+
+    class Cluster(dj.Part):
+        """One unit (cluster) of a sorting: position, amplitude, rate, IBL metrics, brain region."""
+
+        definition = """
+        # one unit
+        -> master
+        cluster_id : int32                  # (index) row of the clusters.* arrays
+        ---
+        cluster_uuid = null : uuid          # clusters.uuids
+        depth : float32                     # (um) along the probe, from the tip
+        channel : int16                     # (index) peak channel
+        amp_median : float32                # (V) geometric median of spikes.amps, as IBL
+        firing_rate : float32               # (Hz) n_spikes / recording_duration of the probe
+        n_spikes : int32                    # (count) spikes of the unit
+        label : float32                     # (fraction) IBL criteria passed (clusters.metrics label); 1 = good
+        ks2_label = null : varchar(16)      # Kilosort label: good or mua
+        contamination = null : float32      # (fraction) refractory-period contamination estimate
+        contamination_alt = null : float32  # (fraction) alternative contamination estimate
+        presence_ratio = null : float32     # (fraction) of 10 s windows with spikes
+        sliding_rp_viol = null : float32    # (0 or 1) sliding refractory-period test failed
+        noise_cutoff = null : float32       # (a.u.) amplitude-distribution cutoff statistic
+        drift = null : float32              # (um/h) cumulative depth drift
+        -> [nullable] reference.BrainRegion
+        ml = null : float32                 # (um) medio-lateral coordinate from bregma
+        ap = null : float32                 # (um) antero-posterior coordinate from bregma
+        dv = null : float32                 # (um) dorso-ventral coordinate from bregma
+        """
+
+    def make_fetch(self, key):
+        return (str(probe_folder(key)),)
+
+    def make_compute(self, key, folder):
+        from iblpipe.compute.units import cluster_table
+        from iblpipe.sources.ephys import load_clusters, load_spikes
+
+        spikes = load_spikes(folder, ("times", "clusters", "amps"))
+        clusters = load_clusters(folder)
+        try:
+            table = cluster_table(spikes["times"], spikes["clusters"], spikes["amps"], clusters)
+        except ValueError as err:
+            raise DataError(f"{folder}: {err}") from None
+        return table, "brainLocationIds_ccf_2017" in clusters and clusters["brainLocationIds_ccf_2017"] is not None
+
+    def make_insert(self, key, table, has_regions):
+        units = table.units
+        ids = units["brain_region_id"].dropna().unique()
+        if len(ids):
+            known = (reference.BrainRegion & [{"brain_region_id": int(i)} for i in ids]).to_arrays("brain_region_id")
+            unknown = sorted(set(int(i) for i in ids) - set(int(i) for i in known))
+            if unknown:
+                if not len(reference.BrainRegion()):
+                    raise DataError("reference.BrainRegion is empty: run reference.BrainRegion.load() first")
+                raise DataError(
+                    f"{probe_folder(key) / 'clusters.brainLocationIds_ccf_2017.npy'}: region ids {unknown[:5]} "
+                    "(field brainLocationIds_ccf_2017) are not in the Allen CCF 2017 ontology"
+                )
+        self.insert1(
+            dict(
+                key,
+                n_clusters=len(units),
+                n_spikes=table.n_spikes,
+                recording_duration=table.recording_duration,
+                has_regions=bool(has_regions),
+            )
+        )
+        rows = units.assign(**key)
+        rows = rows.astype(object).where(rows.notna(), None)
+        self.Cluster.insert(rows.to_dict("records"))
+
+
+@schema
+class GoodUnitRule(dj.Lookup):
+    """One rule deciding which units are good: a named set of criteria on unit metrics."""
+
+    definition = """
+    # good-unit rule: a unit is good when it passes every criterion
+    rule_name : varchar(32)             # e.g. ibl_label
+    ---
+    rule_hash : uuid                    # content hash of criteria; a changed rule needs a new name
+    criteria : json                     # metric: min, max or equals threshold, e.g. label min 1
+    rule_description = "" : varchar(255)  # what the rule means
+    unique index (rule_hash)
+    """
+
+    contents = [
+        {
+            "rule_name": "ibl_label",
+            "rule_hash": rule_hash(IBL_LABEL_RULE),
+            "criteria": IBL_LABEL_RULE,
+            "rule_description": "IBL default: metrics label == 1 (contamination, noise cutoff, amplitude all pass)",
+        },
+        {
+            "rule_name": "ks2_good",
+            "rule_hash": rule_hash(KS2_GOOD_RULE),
+            "criteria": KS2_GOOD_RULE,
+            "rule_description": "Kilosort2 label good",
+        },
+    ]
+
+
+@schema
+class UnitQuality(dj.Computed):
+    """One insertion judged by one good-unit rule (its units' verdicts are in the Part)."""
+
+    definition = """
+    # good units of an insertion under a rule
+    -> Clusters
+    -> GoodUnitRule
+    ---
+    n_units : int32     # (count) units judged
+    n_good : int32      # (count) units passing every criterion
+    """
+
+    class Unit(dj.Part):
+        """One unit's verdict under the rule, with the criteria it failed."""
+
+        definition = """
+        # verdict of one unit
+        -> master
+        -> Clusters.Cluster
+        ---
+        is_good : bool                      # passes every criterion of the rule
+        failed_criteria : varchar(255)      # comma-separated failed criteria; empty when good
+        """
+
+    def make(self, key):
+        from iblpipe.compute.units import RULE_METRICS, apply_rule
+
+        criteria = (GoodUnitRule & key).fetch1("criteria")
+        units = (Clusters.Cluster & key).to_pandas().reset_index()
+        columns = [c for c in RULE_METRICS if c in units.columns]
+        verdict = apply_rule(units[["cluster_id", *columns]], criteria)
+        self.insert1(dict(key, n_units=len(units), n_good=int(verdict.is_good.sum())))
+        self.Unit.insert(
+            pd.DataFrame(
+                {
+                    **{k: [v] * len(units) for k, v in key.items()},
+                    "cluster_id": units["cluster_id"].to_numpy(),
+                    "is_good": verdict.is_good,
+                    "failed_criteria": verdict.failed,
+                }
+            )
+        )
+
+
+@schema
+class RegionUnits(reference.CaseSensitive, dj.Computed):
+    """One brain region x insertion x rule: its units, counting those of every descendant region."""
+
+    case_sensitive = ("acronym",)
+    definition = """
+    # units per region, rolled up to every ancestor
+    -> UnitQuality
+    -> reference.BrainRegion
+    ---
+    acronym : varchar(32)                   # copy of the region acronym (case-sensitive) so a restriction needs no join
+    n_units : int32                         # (count) units in the region or a descendant
+    n_good : int32                          # (count) of those, good under the rule
+    n_units_direct : int32                  # (count) units assigned to exactly this region
+    mean_firing_rate : float32              # (Hz) mean over the n_units
+    mean_good_firing_rate = null : float32  # (Hz) mean over the good units; null when none
+    index (acronym)
+    """
+
+    @property
+    def key_source(self):
+        # Narrowed from UnitQuality x BrainRegion: one make per insertion x rule writes every region its units reach.
+        return UnitQuality.proj()
+
+    def make(self, key):
+        from iblpipe.compute.units import region_rollup
+
+        units = (Clusters.Cluster * UnitQuality.Unit & key).to_arrays("brain_region_id", "firing_rate", "is_good")
+        region_ids = pd.array(units[0], dtype="Int64")
+        present = sorted({int(i) for i in region_ids.dropna()})
+        if not present:
+            logger.info("no units with a brain region for %s", key)
+            return
+        closure = (reference.BrainRegion.Ancestor & [{"brain_region_id": i} for i in present]).to_pandas()
+        rollup = region_rollup(region_ids, units[1], units[2], closure.reset_index())
+        acronyms = (
+            reference.BrainRegion & [{"brain_region_id": int(i)} for i in rollup["brain_region_id"]]
+        ).to_pandas()
+        rows = rollup.merge(acronyms["acronym"].reset_index(), on="brain_region_id").assign(**key)
+        rows = rows.astype(object).where(rows.notna(), None)
+        self.insert(rows.to_dict("records"))
+
+
+def units(acronym: str | None = None, *, rule_name: str = "ibl_label", good_only: bool = False) -> pd.DataFrame:
+    """Units in a region (or any descendant), with their verdict, region, session, subject and lab: one query.
+
+    ``acronym`` is case-sensitive (``CA`` covers CA1, CA2, CA3); None lists every unit.
+    """
+    cluster = Clusters.Cluster * (UnitQuality.Unit & {"rule_name": rule_name})
+    if good_only:
+        cluster = cluster & {"is_good": 1}
+    if acronym is not None:
+        targets = (reference.BrainRegion & {"acronym": acronym}).proj(ancestor_id="brain_region_id")
+        cluster = cluster & (reference.BrainRegion.Ancestor & targets)
+    query = (
+        cluster
+        * reference.BrainRegion.proj("acronym", "brain_region_name")
+        * ProbeInsertion.proj("session_uuid", "probe_name")
+        * acquisition.Session.proj("subject_uuid", "session_lab", "session_start_time", "session_number")
+        * subject.Subject.proj("subject_nickname")
+    )
+    return query.to_pandas().reset_index()
+
+
+def unit_spikes(key: dict, attributes: tuple[str, ...] = ("times", "amps", "depths")) -> dict:
+    """Spikes of one unit (``probe_insertion_uuid``, ``cluster_id``), read on demand from its ALF folder."""
+    from iblpipe.sources.ephys import load_unit_spikes
+
+    cluster_id = int((Clusters.Cluster & key).fetch1("cluster_id"))
+    return load_unit_spikes(probe_folder(key), cluster_id, attributes)

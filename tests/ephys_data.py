@@ -1,0 +1,56 @@
+"""Tiny spike-sorting probe folders written by code, in the IBL ALF layout (for ephys tests)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Allen ids the tiny probes draw their clusters from (leaves and mid-level regions, both CM and cm).
+REGION_IDS = np.array([382, 463, 10703, 778, 599, 967, 1020, 218, 767])
+
+
+def write_probe(
+    folder: Path,
+    *,
+    seed: int,
+    n_clusters: int = 12,
+    n_spikes: int = 3000,
+    duration: float = 600.0,
+    region_ids: np.ndarray | None = None,
+    metrics: bool = True,
+) -> Path:
+    """Write spikes.* and clusters.* for one probe; return the folder."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    times = np.sort(rng.uniform(5.0, 5.0 + duration, n_spikes))
+    clusters = rng.integers(0, n_clusters, n_spikes)
+    clusters[:n_clusters] = np.arange(n_clusters)  # every cluster has at least one spike
+    amps = rng.lognormal(np.log(80e-6), 0.3, n_spikes)
+    np.save(folder / "spikes.times.npy", times)
+    np.save(folder / "spikes.clusters.npy", clusters)
+    np.save(folder / "spikes.amps.npy", amps)
+    np.save(folder / "spikes.depths.npy", rng.uniform(0, 3800, n_spikes))
+    np.save(folder / "clusters.channels.npy", rng.integers(0, 384, n_clusters))
+    np.save(folder / "clusters.depths.npy", rng.uniform(0, 3800, n_clusters))
+    if region_ids is None:
+        region_ids = rng.choice(REGION_IDS, n_clusters)
+    np.save(folder / "clusters.brainLocationIds_ccf_2017.npy", np.asarray(region_ids))
+    np.save(folder / "clusters.mlapdv.npy", rng.uniform(-4000, 4000, (n_clusters, 3)))
+    uuids = [str(uuid.UUID(bytes=rng.bytes(16))) for _ in range(n_clusters)]
+    pd.DataFrame({"uuids": uuids}).to_csv(folder / "clusters.uuids.csv", index=False)
+    if metrics:
+        pd.DataFrame(
+            {
+                "cluster_id": np.arange(n_clusters),
+                "label": rng.choice([0.0, 1 / 3, 2 / 3, 1.0], n_clusters),
+                "ks2_label": rng.choice(["good", "mua"], n_clusters),
+                "contamination": rng.uniform(0, 0.3, n_clusters),
+                "presence_ratio": rng.uniform(0.5, 1, n_clusters),
+                "slidingRP_viol": rng.integers(0, 2, n_clusters).astype(float),
+                "amp_median": np.full(n_clusters, 80e-6),
+            }
+        ).to_parquet(folder / "clusters.metrics.pqt")
+    return folder

@@ -1,0 +1,189 @@
+"""Ephys tables against a tiny ALF lab: regions, clusters, good units, per-region roll-ups, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from iblatlas.regions import BrainRegions
+
+from iblpipe.schemas import acquisition, ephys, reference, subject
+from iblpipe.sources import ids
+from iblpipe.sources.ephys import load_clusters, load_spikes, probe_path
+from tests.ephys_data import write_probe
+
+LAB, NICK = "ephyslab", "EPH001"
+GOOD = [("2024-01-10", 1, "probe00", 1), ("2024-01-10", 1, "probe01", 2), ("2024-01-11", 1, "probe00", 3)]
+BAD = {
+    "unknown_region": ("2024-01-12", 1, "probe00"),
+    "short_depths": ("2024-01-12", 1, "probe01"),
+    "no_metrics": ("2024-01-13", 1, "probe00"),
+}
+
+
+def _pid(date: str, number: int, probe: str) -> uuid.UUID:
+    return ids.name_uuid("probe", LAB, NICK, date, number, probe)
+
+
+@pytest.fixture(scope="module")
+def lab(prefix, tmp_path_factory):
+    """Ontology loaded once, five insertions written and registered, the ephys tables populated."""
+    root = tmp_path_factory.mktemp("alf")
+    saved = os.environ.get("IBLPIPE_DATA_ROOT")
+    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    reference.BrainRegion.load()
+    reference.Lab.insert1({"lab_name": LAB})
+    sub = {"subject_uuid": ids.subject_uuid(LAB, NICK), "subject_nickname": NICK}
+    subject.Subject.insert1(sub)
+    subject.SubjectLab.insert1({"subject_uuid": sub["subject_uuid"], "lab_name": LAB})
+    insertions = [(d, n, p) for d, n, p, _ in GOOD] + list(BAD.values())
+    for date in sorted({(d, n) for d, n, _ in insertions}):
+        acquisition.Session.insert1(
+            {
+                "session_uuid": ids.session_uuid(LAB, NICK, *date),
+                "subject_uuid": sub["subject_uuid"],
+                "session_lab": LAB,
+                "session_start_time": dt.datetime.fromisoformat(date[0]) + dt.timedelta(hours=10),
+                "session_number": date[1],
+            }
+        )
+    for d, n, p in insertions:
+        ephys.ProbeInsertion.insert1(
+            {"probe_insertion_uuid": _pid(d, n, p), "session_uuid": ids.session_uuid(LAB, NICK, d, n), "probe_name": p}
+        )
+    for d, n, p, seed in GOOD:
+        write_probe(probe_path(root, LAB, NICK, d, n, p), seed=seed)
+    bad = write_probe(probe_path(root, LAB, NICK, *BAD["unknown_region"]), seed=4)
+    np.save(
+        bad / "clusters.brainLocationIds_ccf_2017.npy",
+        np.r_[123456789, np.load(bad / "clusters.brainLocationIds_ccf_2017.npy")[1:]],
+    )
+    bad = write_probe(probe_path(root, LAB, NICK, *BAD["short_depths"]), seed=5)
+    np.save(bad / "clusters.depths.npy", np.load(bad / "clusters.depths.npy")[:-1])
+    write_probe(probe_path(root, LAB, NICK, *BAD["no_metrics"]), seed=6, metrics=False)
+
+    result = ephys.Clusters.populate(suppress_errors=True)
+    ephys.UnitQuality.populate()
+    ephys.RegionUnits.populate()
+    yield {"root": root, "errors": result["error_list"]}
+    if saved is None:
+        os.environ.pop("IBLPIPE_DATA_ROOT", None)
+    else:
+        os.environ["IBLPIPE_DATA_ROOT"] = saved
+
+
+def _raw_units(root) -> pd.DataFrame:
+    """Every good insertion's clusters straight from the ALF files (no pipeline code but the loaders)."""
+    frames = []
+    for d, n, p, _ in GOOD:
+        folder = probe_path(root, LAB, NICK, d, n, p)
+        clusters = load_clusters(folder)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "probe_insertion_uuid": _pid(d, n, p),
+                    "cluster_id": np.arange(len(clusters["depths"])),
+                    "brain_region_id": clusters["brainLocationIds_ccf_2017"],
+                    "label": clusters["metrics"]["label"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_brain_regions_complete_and_case_sensitive(prefix, lab):
+    br = BrainRegions()
+    assert len(reference.BrainRegion()) == br.id.size == 2655
+    cm = (reference.BrainRegion & {"acronym": "CM"}).to_arrays("brain_region_id")
+    lower = (reference.BrainRegion & {"acronym": "cm"}).to_arrays("brain_region_id")
+    assert sorted(np.abs(cm)) == [599, 599] and sorted(np.abs(lower)) == [967, 967]
+    assert len(reference.BrainRegion & {"acronym": "CA1"}) == 2
+    assert len(reference.BrainRegion & {"acronym": "Ca1"}) == 0
+    anc = (reference.BrainRegion.Ancestor & {"brain_region_id": 382}).to_pandas().reset_index()
+    assert sorted(anc["ancestor_id"]) == sorted(br.ancestors(np.array([382]))["id"])
+    assert reference.BrainRegion.load() == 0  # idempotent
+
+
+def test_bad_insertions_fail_alone_naming_file_and_field(prefix, lab):
+    messages = {str(key["probe_insertion_uuid"]): msg for key, msg in lab["errors"]}
+    assert len(messages) == 3
+    unknown = messages[str(_pid(*BAD["unknown_region"]))]
+    assert "clusters.brainLocationIds_ccf_2017" in unknown and "123456789" in unknown
+    assert "clusters.depths" in messages[str(_pid(*BAD["short_depths"]))]
+    assert "clusters.metrics" in messages[str(_pid(*BAD["no_metrics"]))]
+    for key in BAD.values():
+        assert len(ephys.Clusters & {"probe_insertion_uuid": _pid(*key)}) == 0
+        assert len(ephys.Clusters.Cluster & {"probe_insertion_uuid": _pid(*key)}) == 0
+    assert len(ephys.Clusters()) == len(GOOD)
+
+
+def test_region_assignment_matches_alf_through_iblatlas(prefix, lab):
+    raw = _raw_units(lab["root"])
+    br = BrainRegions()
+    raw["acronym"] = br.id2acronym(raw["brain_region_id"].to_numpy())
+    db = (ephys.Clusters.Cluster * reference.BrainRegion).to_pandas().reset_index()
+    merged = raw.merge(db, on=["probe_insertion_uuid", "cluster_id"], suffixes=("_alf", "_db"))
+    assert len(merged) == len(raw) == len(ephys.Clusters.Cluster())
+    assert (merged["acronym_alf"] == merged["acronym_db"]).all()
+
+
+def test_region_counts_equal_groupby_of_raw_alf(prefix, lab):
+    raw = _raw_units(lab["root"])
+    br = BrainRegions()
+    raw["good"] = raw["label"] == 1
+    direct = raw.groupby(["probe_insertion_uuid", "brain_region_id"]).size()
+    rolled = raw.assign(ancestor=[list(br.ancestors(np.array([r]))["id"]) for r in raw["brain_region_id"]]).explode(
+        "ancestor"
+    )
+    expected = rolled.groupby(["probe_insertion_uuid", "ancestor"]).agg(n=("good", "size"), g=("good", "sum"))
+    db = (ephys.RegionUnits & {"rule_name": "ibl_label"}).to_pandas().reset_index()
+    got = db.set_index(["probe_insertion_uuid", "brain_region_id"])
+    assert len(got) == len(expected)
+    exp = expected.rename_axis(["probe_insertion_uuid", "brain_region_id"]).reindex(got.index)
+    assert (got["n_units"].to_numpy() == exp["n"].to_numpy()).all()
+    assert (got["n_good"].to_numpy() == exp["g"].to_numpy()).all()
+    assert (got["n_units_direct"][got["n_units_direct"] > 0] == direct.reindex(got.index).dropna()).all()
+
+
+def test_region_units_restrict_by_acronym_case_sensitive(prefix, lab):
+    ca1 = (ephys.RegionUnits & {"acronym": "CA1"}).to_pandas()
+    assert len(ca1) > 0 and set(ca1["acronym"]) == {"CA1"}
+    assert len(ephys.RegionUnits & {"acronym": "Ca1"}) == 0
+    upper = (ephys.RegionUnits & {"acronym": "CM"}).to_pandas()
+    lower = (ephys.RegionUnits & {"acronym": "cm"}).to_pandas()
+    assert set(upper["acronym"]) == {"CM"} and set(lower["acronym"]) == {"cm"}
+
+
+def test_firing_rate_is_spikes_over_recording_duration(prefix, lab):
+    d, n, p, _ = GOOD[0]
+    spikes = load_spikes(probe_path(lab["root"], LAB, NICK, d, n, p))
+    duration = spikes["times"][-1] - spikes["times"][0]
+    counts = np.bincount(spikes["clusters"])
+    got = (ephys.Clusters.Cluster & {"probe_insertion_uuid": _pid(d, n, p)}).to_pandas(order_by="cluster_id")
+    # float32 columns come back over the text protocol with 6 significant digits
+    assert np.allclose(got["firing_rate"], counts / duration, rtol=1e-5)
+    assert (got["n_spikes"].to_numpy() == counts).all()
+
+
+def test_unit_quality_ibl_label(prefix, lab):
+    raw = _raw_units(lab["root"])
+    q = (ephys.UnitQuality & {"rule_name": "ibl_label"}).to_pandas()
+    assert q["n_good"].sum() == (raw["label"] == 1).sum()
+    assert q["n_units"].sum() == len(raw)
+
+
+def test_units_listing_and_spikes_on_demand(prefix, lab):
+    listing = ephys.units("CA", good_only=False)
+    raw = _raw_units(lab["root"])
+    br = BrainRegions()
+    in_ca = ["CA" in br.ancestors(np.array([r]))["acronym"] for r in raw["brain_region_id"]]
+    assert len(listing) == sum(in_ca)
+    assert {"session_start_time", "subject_nickname", "session_lab", "acronym", "firing_rate"} <= set(listing.columns)
+    assert set(listing["subject_nickname"]) == {NICK}
+    row = listing.iloc[0]
+    spikes = ephys.unit_spikes({"probe_insertion_uuid": row["probe_insertion_uuid"], "cluster_id": row["cluster_id"]})
+    assert spikes["times"].size == row["n_spikes"]
