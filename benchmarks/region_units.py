@@ -1,0 +1,169 @@
+"""Benchmark: one region's units across all insertions, from the database vs recomputed from ALF.
+
+    python -m benchmarks.region_units --insertions 400 --clusters 300
+
+Writes a synthetic ALF lab in a temporary folder, loads the ontology, populates Clusters -> UnitQuality ->
+RegionUnits under a private prefix, then times
+``(ephys.RegionUnits & {"acronym": "CA1"}).to_pandas()`` against the same
+per-insertion CA1 counts recomputed from the ALF files with ``one.alf.io``.
+Target: the database query under 100 ms at ~100k units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TARGET_QUERY_S = 0.100  # (s) one region's table across all insertions
+LAB = "benchlab"
+
+
+def build_lab(root: Path, n_insertions: int, n_clusters: int, n_spikes: int) -> list[dict]:
+    """Write ``n_insertions`` probes (two per session, 10 sessions per mouse); return their metadata."""
+    from iblpipe.sources import ids
+    from iblpipe.sources.ephys import probe_path
+    from tests.ephys_data import write_probe
+
+    rows = []
+    for i in range(n_insertions):
+        mouse, session, probe = f"BM{i // 20:03d}", (i // 2) % 10, f"probe{i % 2:02d}"
+        date = (dt.date(2024, 1, 1) + dt.timedelta(days=session)).isoformat()
+        write_probe(probe_path(root, LAB, mouse, date, 1, probe), seed=i, n_clusters=n_clusters, n_spikes=n_spikes)
+        rows.append(
+            {
+                "mouse": mouse,
+                "date": date,
+                "probe": probe,
+                "subject_uuid": ids.subject_uuid(LAB, mouse),
+                "session_uuid": ids.session_uuid(LAB, mouse, date, 1),
+                "probe_insertion_uuid": ids.name_uuid("probe", LAB, mouse, date, 1, probe),
+            }
+        )
+    return rows
+
+
+def register(rows: list[dict]) -> None:
+    """Insert Lab, Subject, SubjectLab, Session and ProbeInsertion rows in bulk."""
+    from iblpipe.schemas import acquisition, ephys, reference, subject
+
+    frame = pd.DataFrame(rows)
+    reference.Lab.insert1({"lab_name": LAB}, skip_duplicates=True)
+    mice = frame.drop_duplicates("mouse")
+    subject.Subject.insert([{"subject_uuid": r.subject_uuid, "subject_nickname": r.mouse} for r in mice.itertuples()])
+    subject.SubjectLab.insert([{"subject_uuid": r.subject_uuid, "lab_name": LAB} for r in mice.itertuples()])
+    sessions = frame.drop_duplicates("session_uuid")
+    acquisition.Session.insert(
+        [
+            {
+                "session_uuid": r.session_uuid,
+                "subject_uuid": r.subject_uuid,
+                "session_lab": LAB,
+                "session_start_time": dt.datetime.fromisoformat(r.date) + dt.timedelta(hours=9),
+                "session_number": 1,
+            }
+            for r in sessions.itertuples()
+        ]
+    )
+    ephys.ProbeInsertion.insert(
+        [
+            {"probe_insertion_uuid": r.probe_insertion_uuid, "session_uuid": r.session_uuid, "probe_name": r.probe}
+            for r in frame.itertuples()
+        ]
+    )
+
+
+def recompute_from_alf(root: Path, rows: list[dict], acronym: str) -> pd.DataFrame:
+    """Per-insertion unit and good-unit counts in ``acronym`` and its descendants, from the ALF files alone."""
+    import one.alf.io as alfio
+    from iblatlas.regions import BrainRegions
+
+    from iblpipe.sources.ephys import probe_path
+
+    br = BrainRegions()
+    target = br.acronym2id(acronym)
+    descendants = np.unique(np.concatenate([br.descendants(np.array([t]))["id"] for t in target]))
+    frames = []
+    for r in rows:
+        folder = probe_path(root, LAB, r["mouse"], r["date"], 1, r["probe"])
+        clusters = alfio.load_object(folder, "clusters", attribute=["brainLocationIds", "metrics"])
+        frame = pd.DataFrame(
+            {"region": clusters["brainLocationIds_ccf_2017"], "good": clusters["metrics"]["label"].to_numpy() == 1}
+        )
+        frame["probe_insertion_uuid"] = r["probe_insertion_uuid"]
+        frames.append(frame[frame["region"].isin(descendants)])
+    units = pd.concat(frames)
+    return units.groupby("probe_insertion_uuid").agg(n_units=("good", "size"), n_good=("good", "sum"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--insertions", type=int, default=400, help="probe insertions to write (default 400)")
+    parser.add_argument("--clusters", type=int, default=300, help="clusters per insertion (default 300)")
+    parser.add_argument("--spikes", type=int, default=20000, help="spikes per insertion (default 20000)")
+    parser.add_argument("--runs", type=int, default=20, help="timed repetitions of the query (default 20)")
+    parser.add_argument("--acronym", default="CA1", help="region to query (default CA1)")
+    parser.add_argument("--prefix", default="bench_ephys_", help="schema prefix, dropped at the end")
+    args = parser.parse_args(argv)
+
+    from iblpipe import schemas
+    from iblpipe.schemas import ephys, reference
+
+    schemas.drop(args.prefix)
+    schemas.activate(args.prefix)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+            t0 = time.perf_counter()
+            reference.BrainRegion.load()
+            print(
+                f"BrainRegion.load: {time.perf_counter() - t0:.2f} s ({len(reference.BrainRegion.Ancestor())} closure rows)"
+            )
+            t0 = time.perf_counter()
+            rows = build_lab(root, args.insertions, args.clusters, args.spikes)
+            register(rows)
+            print(f"wrote and registered {len(rows)} insertions: {time.perf_counter() - t0:.1f} s")
+            for table in (ephys.Clusters, ephys.UnitQuality, ephys.RegionUnits):
+                t0 = time.perf_counter()
+                table.populate(display_progress=False)
+                print(f"{table.__name__}.populate: {time.perf_counter() - t0:.1f} s, {len(table())} rows")
+            print(f"units: {len(ephys.Clusters.Cluster())}, RegionUnits rows: {len(ephys.RegionUnits())}")
+
+            query = ephys.RegionUnits & {"acronym": args.acronym, "rule_name": "ibl_label"}
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                table = query.to_pandas()
+                times.append(time.perf_counter() - t0)
+            db_s = statistics.median(times)
+            t0 = time.perf_counter()
+            alf = recompute_from_alf(root, rows, args.acronym)
+            alf_s = time.perf_counter() - t0
+            same = table.reset_index().set_index("probe_insertion_uuid")[["n_units", "n_good"]].sort_index()
+            agree = same.astype(int).equals(alf.sort_index().astype(int))
+            print(f"{args.acronym}: {len(table)} rows, database median {db_s * 1000:.1f} ms over {args.runs} runs")
+            print(
+                f"recomputed from ALF with one.alf.io: {alf_s * 1000:.0f} ms (ratio {alf_s / db_s:.0f}x), agree={agree}"
+            )
+            t0 = time.perf_counter()
+            listing = ephys.units(args.acronym)
+            print(
+                f"ephys.units({args.acronym!r}): {len(listing)} units with session, subject, lab in {(time.perf_counter() - t0) * 1000:.0f} ms"
+            )
+            status = "PASS" if db_s < TARGET_QUERY_S else "FAIL"
+            print(f"{status}: target < {TARGET_QUERY_S * 1000:.0f} ms")
+            return 0 if status == "PASS" and agree else 1
+    finally:
+        schemas.drop(args.prefix)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
