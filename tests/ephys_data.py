@@ -54,3 +54,16 @@ def write_probe(
             }
         ).to_parquet(folder / "clusters.metrics.pqt")
     return folder
+
+
+def write_trials(alf: Path, *, seed: int, n_trials: int = 40, start: float = 10.0, stop: float = 590.0) -> Path:
+    """Write ``_ibl_trials.table.pqt`` with stimOn, firstMovement (some NaN) and feedback times."""
+    rng = np.random.default_rng(seed)
+    alf.mkdir(parents=True, exist_ok=True)
+    stim = np.sort(rng.uniform(start, stop, n_trials))
+    move = stim + rng.uniform(0.1, 0.4, n_trials)
+    move[::7] = np.nan
+    pd.DataFrame(
+        {"stimOn_times": stim, "firstMovement_times": move, "feedback_times": stim + rng.uniform(0.5, 0.9, n_trials)}
+    ).to_parquet(alf / "_ibl_trials.table.pqt")
+    return alf / "_ibl_trials.table.pqt"

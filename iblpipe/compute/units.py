@@ -177,8 +177,8 @@ class Verdict:
     breakdown: pd.DataFrame  # (bool) one column per criterion, True = passed
 
 
-def rule_hash(criteria: dict) -> uuid.UUID:
-    """Content hash of a rule's criteria (key order does not matter)."""
+def content_hash(criteria: dict) -> uuid.UUID:
+    """Content hash of a parameter dict, e.g. a rule's criteria (key order does not matter)."""
     canonical = json.dumps(criteria, sort_keys=True, separators=(",", ":"))
     return uuid.UUID(hashlib.md5(canonical.encode()).hexdigest())
 

@@ -65,3 +65,29 @@ def load_unit_spikes(
     spikes = load_spikes(path, ("clusters", *attributes))
     mask = spikes.pop("clusters") == cluster_id
     return {name: values[mask] for name, values in spikes.items()}
+
+
+# Task events a PSTH can align to: event name -> trials attribute. stimOn and feedback are required.
+TRIAL_EVENTS = {"stimOn": "stimOn_times", "feedback": "feedback_times", "firstMovement": "firstMovement_times"}
+REQUIRED_TRIAL_EVENTS = ("stimOn", "feedback")
+
+
+def load_trial_events(alf_folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Event times per trial from ``<session>/alf/_ibl_trials.*`` (the table.pqt or per-attribute files).
+
+    Returns ``{event: times}`` for the events of ``TRIAL_EVENTS`` present;
+    DataError naming the folder and field when a required one is missing.
+    """
+    import one.alf.io as alfio
+    from one.alf.exceptions import ALFObjectNotFound
+
+    path = Path(alf_folder)
+    try:
+        trials = alfio.load_object(path, "trials", short_keys=True)
+    except ALFObjectNotFound:
+        raise DataError(f"{path}: no trials files (_ibl_trials.table.pqt or _ibl_trials.*.npy)") from None
+    events = {event: np.asarray(trials[attr], dtype=float) for event, attr in TRIAL_EVENTS.items() if attr in trials}
+    for event in REQUIRED_TRIAL_EVENTS:
+        if event not in events:
+            raise DataError(f"{path / '_ibl_trials.table.pqt'}: field {TRIAL_EVENTS[event]} missing")
+    return events

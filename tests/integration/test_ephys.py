@@ -14,7 +14,7 @@ from iblatlas.regions import BrainRegions
 from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.sources import ids
 from iblpipe.sources.ephys import load_clusters, load_spikes, probe_path
-from tests.ephys_data import write_probe
+from tests.ephys_data import write_probe, write_trials
 
 LAB, NICK = "ephyslab", "EPH001"
 GOOD = [("2024-01-10", 1, "probe00", 1), ("2024-01-10", 1, "probe01", 2), ("2024-01-11", 1, "probe00", 3)]
@@ -23,6 +23,9 @@ BAD = {
     "short_depths": ("2024-01-12", 1, "probe01"),
     "no_metrics": ("2024-01-13", 1, "probe00"),
 }
+
+
+NOSMOOTH = {"pre_time": 0.2, "post_time": 0.5, "bin_size": 0.05, "smoothing": 0.0}
 
 
 def _pid(date: str, number: int, probe: str) -> uuid.UUID:
@@ -65,11 +68,14 @@ def lab(prefix, tmp_path_factory):
     bad = write_probe(probe_path(root, LAB, NICK, *BAD["short_depths"]), seed=5)
     np.save(bad / "clusters.depths.npy", np.load(bad / "clusters.depths.npy")[:-1])
     write_probe(probe_path(root, LAB, NICK, *BAD["no_metrics"]), seed=6, metrics=False)
+    write_trials(probe_path(root, LAB, NICK, *GOOD[0][:3]).parent, seed=7)  # session 1 only: session 2 has no trials
 
     result = ephys.Clusters.populate(suppress_errors=True)
     ephys.UnitQuality.populate()
     ephys.RegionUnits.populate()
-    yield {"root": root, "errors": result["error_list"]}
+    ephys.PsthParams.insert1(dict(psth_params="nosmooth", params_hash=uuid.uuid4(), **NOSMOOTH))
+    psth = ephys.TrialPSTH.populate({"rule_name": "ibl_label"}, suppress_errors=True)
+    yield {"root": root, "errors": result["error_list"], "psth_errors": psth["error_list"]}
     if saved is None:
         os.environ.pop("IBLPIPE_DATA_ROOT", None)
     else:
@@ -187,3 +193,32 @@ def test_units_listing_and_spikes_on_demand(prefix, lab):
     row = listing.iloc[0]
     spikes = ephys.unit_spikes({"probe_insertion_uuid": row["probe_insertion_uuid"], "cluster_id": row["cluster_id"]})
     assert spikes["times"].size == row["n_spikes"]
+
+
+def test_trial_psth_matches_numpy_histograms(prefix, lab):
+    d, n, p, _ = GOOD[0]
+    folder = probe_path(lab["root"], LAB, NICK, d, n, p)
+    trials = pd.read_parquet(folder.parent / "_ibl_trials.table.pqt")
+    spikes = load_spikes(folder)
+    good = ephys.UnitQuality.Unit & {"probe_insertion_uuid": _pid(d, n, p), "rule_name": "ibl_label", "is_good": 1}
+    rows = (ephys.TrialPSTH.Unit & good.proj() & {"psth_params": "nosmooth"}).to_pandas().reset_index()
+    assert len(rows) == 3 * len(good) > 0
+    cid = int(rows["cluster_id"].iloc[0])
+    own = spikes["times"][spikes["clusters"] == cid]
+    edges = np.arange(-NOSMOOTH["pre_time"], NOSMOOTH["post_time"] + 1e-9, NOSMOOTH["bin_size"])
+    for event, column in (("stimOn", "stimOn_times"), ("firstMovement", "firstMovement_times")):
+        times = trials[column].dropna().to_numpy()
+        counts = np.array([np.histogram(own - t, edges)[0] for t in times]) / NOSMOOTH["bin_size"]
+        row = rows[(rows["cluster_id"] == cid) & (rows["event"] == event)].iloc[0]
+        assert row["n_events"] == len(times)
+        assert np.allclose(row["psth_mean"], counts.mean(axis=0))
+    smooth = ephys.TrialPSTH & {"probe_insertion_uuid": _pid(d, n, p), "psth_params": "default"}
+    assert smooth.fetch1("n_trials") == len(trials)
+
+
+def test_trial_psth_session_without_trials_fails_alone(prefix, lab):
+    failed = {str(key["probe_insertion_uuid"]) for key, _ in lab["psth_errors"]}
+    d, n, p, _ = GOOD[2]
+    assert failed == {str(_pid(d, n, p))}
+    assert all("trials" in msg for _, msg in lab["psth_errors"])
+    assert len(ephys.TrialPSTH & {"probe_insertion_uuid": _pid(d, n, p)}) == 0

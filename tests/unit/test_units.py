@@ -82,7 +82,7 @@ def test_rules_give_verdict_and_breakdown():
     v = units.apply_rule(frame, {"label": {"min": 0.5}, "contamination": {"max": 0.1}})
     assert v.is_good.tolist() == [True, True, False] and v.failed[2] == "label,contamination"
     assert units.apply_rule(frame, units.KS2_GOOD_RULE).is_good.tolist() == [True, False, False]
-    assert units.rule_hash({"a": 1, "b": 2}) == units.rule_hash({"b": 2, "a": 1})
+    assert units.content_hash({"a": 1, "b": 2}) == units.content_hash({"b": 2, "a": 1})
     with pytest.raises(ValueError, match="criteria.bogus"):
         units.check_rule({"bogus": {"min": 1}})
 
@@ -108,3 +108,21 @@ def test_rollup_counts_every_ancestor(ontology):
     ca = 375  # Ammon's horn: CA1 + CA3 units
     assert out.loc[ca, "n_units"] == 3 and out.loc[ca, "n_units_direct"] == 0 and out.loc[ca, "mean_firing_rate"] == 3.0
     assert out.loc[997, "n_units"] == 4  # root: every unit with a region
+
+
+def test_psth_checks_inputs_and_trials_files(tmp_path, probe):
+    from iblpipe.compute.psth import trial_psth
+    from iblpipe.sources.ephys import load_trial_events
+    from tests.ephys_data import write_trials
+
+    spikes = load_spikes(probe)
+    with pytest.raises(ValueError, match="event_times"):
+        trial_psth(spikes["times"], spikes["clusters"], [1], [np.nan, np.nan])
+    with pytest.raises(ValueError, match="spikes.clusters"):
+        trial_psth(spikes["times"], spikes["clusters"][1:], [1], [10.0])
+    with pytest.raises(DataError, match="no trials files"):
+        load_trial_events(tmp_path)
+    table = write_trials(tmp_path / "alf", seed=2)
+    pd.read_parquet(table).drop(columns="feedback_times").to_parquet(table)
+    with pytest.raises(DataError, match="feedback_times"):
+        load_trial_events(tmp_path / "alf")
