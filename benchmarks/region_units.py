@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20, help="timed repetitions of the query (default 20)")
     parser.add_argument("--acronym", default="CA1", help="region to query (default CA1)")
     parser.add_argument("--prefix", default="bench_ephys_", help="schema prefix, dropped at the end")
+    parser.add_argument("--keep", action="store_true", help="keep the schemas (not the ALF files) for inspection")
     args = parser.parse_args(argv)
 
     from iblpipe import schemas
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{status}: target < {TARGET_QUERY_S * 1000:.0f} ms")
             return 0 if status == "PASS" and agree else 1
     finally:
-        schemas.drop(args.prefix)
+        if not args.keep:
+            schemas.drop(args.prefix)
 
 
 if __name__ == "__main__":

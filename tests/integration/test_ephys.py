@@ -222,3 +222,12 @@ def test_trial_psth_session_without_trials_fails_alone(prefix, lab):
     assert failed == {str(_pid(d, n, p))}
     assert all("trials" in msg for _, msg in lab["psth_errors"])
     assert len(ephys.TrialPSTH & {"probe_insertion_uuid": _pid(d, n, p)}) == 0
+
+
+def test_fast_frame_equals_to_pandas(prefix, lab):
+    from iblpipe.schemas.frames import to_frame
+
+    query = ephys.Clusters.Cluster * ephys.ProbeInsertion * acquisition.Session
+    pd.testing.assert_frame_equal(to_frame(query), query.to_pandas(), check_dtype=False)
+    listing = ephys.units()
+    assert len(listing) == len(ephys.Clusters.Cluster()) and listing["cluster_uuid"].notna().all()
