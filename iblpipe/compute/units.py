@@ -112,7 +112,8 @@ def cluster_table(
 
     duration = float(spike_times[-1] - spike_times[0])
     counts = np.bincount(spike_clusters, minlength=n_clu)
-    log_amps = pd.Series(20 * np.log10(spike_amps)).groupby(spike_clusters).median()
+    with np.errstate(divide="ignore"):  # a zero amplitude is -inf dB; it only moves the median
+        log_amps = pd.Series(20 * np.log10(spike_amps)).groupby(spike_clusters).median()
     amp_median = np.full(n_clu, np.nan)
     amp_median[log_amps.index.to_numpy()] = 10 ** (log_amps.to_numpy() / 20)
     units = pd.DataFrame(
