@@ -97,7 +97,7 @@ class Clusters(dj.Imported):
     n_clusters : int32              # (count) clusters of the sorting
     n_spikes : int64                # (count) spikes of all clusters
     recording_duration : float64    # (s) last minus first spike time of the probe; denominator of firing rates
-    has_regions : bool              # clusters.brainLocationIds_ccf_2017 was present
+    has_regions : bool              # some cluster has a brain region (clusters.brainLocationIds_ccf_2017)
     """
 
     class Cluster(dj.Part):
@@ -141,9 +141,9 @@ class Clusters(dj.Imported):
             table = cluster_table(spikes["times"], spikes["clusters"], spikes["amps"], clusters)
         except ValueError as err:
             raise DataError(f"{folder}: {err}") from None
-        return table, "brainLocationIds_ccf_2017" in clusters and clusters["brainLocationIds_ccf_2017"] is not None
+        return (table,)
 
-    def make_insert(self, key, table, has_regions):
+    def make_insert(self, key, table):
         units = table.units
         ids = units["brain_region_id"].dropna().unique()
         if len(ids):
@@ -162,7 +162,7 @@ class Clusters(dj.Imported):
                 n_clusters=len(units),
                 n_spikes=table.n_spikes,
                 recording_duration=table.recording_duration,
-                has_regions=bool(has_regions),
+                has_regions=bool(len(ids)),
             )
         )
         rows = units.assign(**key)
@@ -266,8 +266,9 @@ class RegionUnits(reference.CaseSensitive, dj.Computed):
 
     @property
     def key_source(self):
-        # Narrowed from UnitQuality x BrainRegion: one make per insertion x rule writes every region its units reach.
-        return UnitQuality.proj()
+        # Narrowed from UnitQuality x BrainRegion: one make per insertion x rule writes every region its units
+        # reach; insertions without any region (no histology yet) have no rows to write.
+        return UnitQuality.proj() & (Clusters & {"has_regions": 1})
 
     def make(self, key):
         from iblpipe.compute.units import region_rollup

@@ -18,6 +18,7 @@ from tests.ephys_data import write_probe, write_trials
 
 LAB, NICK = "ephyslab", "EPH001"
 GOOD = [("2024-01-10", 1, "probe00", 1), ("2024-01-10", 1, "probe01", 2), ("2024-01-11", 1, "probe00", 3)]
+NO_REGIONS = ("2024-01-11", 1, "probe01")  # no clusters.brainLocationIds_ccf_2017 (before histology)
 BAD = {
     "unknown_region": ("2024-01-12", 1, "probe00"),
     "short_depths": ("2024-01-12", 1, "probe01"),
@@ -43,7 +44,7 @@ def lab(prefix, tmp_path_factory):
     sub = {"subject_uuid": ids.subject_uuid(LAB, NICK), "subject_nickname": NICK}
     subject.Subject.insert1(sub)
     subject.SubjectLab.insert1({"subject_uuid": sub["subject_uuid"], "lab_name": LAB})
-    insertions = [(d, n, p) for d, n, p, _ in GOOD] + list(BAD.values())
+    insertions = [(d, n, p) for d, n, p, _ in GOOD] + list(BAD.values()) + [NO_REGIONS]
     for date in sorted({(d, n) for d, n, _ in insertions}):
         acquisition.Session.insert1(
             {
@@ -68,6 +69,7 @@ def lab(prefix, tmp_path_factory):
     bad = write_probe(probe_path(root, LAB, NICK, *BAD["short_depths"]), seed=5)
     np.save(bad / "clusters.depths.npy", np.load(bad / "clusters.depths.npy")[:-1])
     write_probe(probe_path(root, LAB, NICK, *BAD["no_metrics"]), seed=6, metrics=False)
+    (write_probe(probe_path(root, LAB, NICK, *NO_REGIONS), seed=8) / "clusters.brainLocationIds_ccf_2017.npy").unlink()
     write_trials(probe_path(root, LAB, NICK, *GOOD[0][:3]).parent, seed=7)  # session 1 only: session 2 has no trials
 
     result = ephys.Clusters.populate(suppress_errors=True)
@@ -80,6 +82,10 @@ def lab(prefix, tmp_path_factory):
         os.environ.pop("IBLPIPE_DATA_ROOT", None)
     else:
         os.environ["IBLPIPE_DATA_ROOT"] = saved
+
+
+def _with_regions():
+    return (ephys.Clusters & {"has_regions": 1}).proj()
 
 
 def _raw_units(root) -> pd.DataFrame:
@@ -124,7 +130,7 @@ def test_bad_insertions_fail_alone_naming_file_and_field(prefix, lab):
     for key in BAD.values():
         assert len(ephys.Clusters & {"probe_insertion_uuid": _pid(*key)}) == 0
         assert len(ephys.Clusters.Cluster & {"probe_insertion_uuid": _pid(*key)}) == 0
-    assert len(ephys.Clusters()) == len(GOOD)
+    assert len(ephys.Clusters()) == len(GOOD) + 1  # + the insertion without regions
 
 
 def test_region_assignment_matches_alf_through_iblatlas(prefix, lab):
@@ -133,7 +139,7 @@ def test_region_assignment_matches_alf_through_iblatlas(prefix, lab):
     raw["acronym"] = br.id2acronym(raw["brain_region_id"].to_numpy())
     db = (ephys.Clusters.Cluster * reference.BrainRegion).to_pandas().reset_index()
     merged = raw.merge(db, on=["probe_insertion_uuid", "cluster_id"], suffixes=("_alf", "_db"))
-    assert len(merged) == len(raw) == len(ephys.Clusters.Cluster())
+    assert len(merged) == len(raw) == len(ephys.Clusters.Cluster & _with_regions())
     assert (merged["acronym_alf"] == merged["acronym_db"]).all()
 
 
@@ -177,7 +183,7 @@ def test_firing_rate_is_spikes_over_recording_duration(prefix, lab):
 
 def test_unit_quality_ibl_label(prefix, lab):
     raw = _raw_units(lab["root"])
-    q = (ephys.UnitQuality & {"rule_name": "ibl_label"}).to_pandas()
+    q = (ephys.UnitQuality & {"rule_name": "ibl_label"} & _with_regions()).to_pandas()
     assert q["n_good"].sum() == (raw["label"] == 1).sum()
     assert q["n_units"].sum() == len(raw)
 
@@ -219,7 +225,7 @@ def test_trial_psth_matches_numpy_histograms(prefix, lab):
 def test_trial_psth_session_without_trials_fails_alone(prefix, lab):
     failed = {str(key["probe_insertion_uuid"]) for key, _ in lab["psth_errors"]}
     d, n, p, _ = GOOD[2]
-    assert failed == {str(_pid(d, n, p))}
+    assert failed == {str(_pid(d, n, p)), str(_pid(*NO_REGIONS))}  # the session of both has no trials file
     assert all("trials" in msg for _, msg in lab["psth_errors"])
     assert len(ephys.TrialPSTH & {"probe_insertion_uuid": _pid(d, n, p)}) == 0
 
@@ -230,4 +236,13 @@ def test_fast_frame_equals_to_pandas(prefix, lab):
     query = ephys.Clusters.Cluster * ephys.ProbeInsertion * acquisition.Session
     pd.testing.assert_frame_equal(to_frame(query), query.to_pandas(), check_dtype=False)
     listing = ephys.units()
-    assert len(listing) == len(ephys.Clusters.Cluster()) and listing["cluster_uuid"].notna().all()
+    assert len(listing) == len(ephys.Clusters.Cluster & _with_regions()) and listing["cluster_uuid"].notna().all()
+
+
+def test_insertion_without_regions_has_units_but_no_region_rows(prefix, lab):
+    key = {"probe_insertion_uuid": _pid(*NO_REGIONS)}
+    assert (ephys.Clusters & key).fetch1("has_regions") == 0
+    clusters = (ephys.Clusters.Cluster & key).to_pandas()
+    assert len(clusters) == 12 and clusters["brain_region_id"].isna().all()
+    assert len(ephys.UnitQuality & key) == 2
+    assert len(ephys.RegionUnits & key) == 0 and len(ephys.RegionUnits.key_source & key) == 0
