@@ -1,0 +1,214 @@
+"""Behaviour tables against a tiny ALF lab made by code: trials import, bad input, the fast fetch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from iblutil.util import Bunch
+from one.alf.io import load_object
+
+from iblpipe.errors import ConfigError
+from iblpipe.schemas import acquisition, behavior, reference, subject
+from iblpipe.sources import ids
+from iblpipe.sources.alf import session_path
+from tests.behavior_lab import PROTOCOLS, make_trials, write_trials
+
+LAB = "behavlab"
+START = dt.date(2024, 3, 4)
+
+# (nickname, day offset, number, protocol, n_trials, observer parameters)
+GOOD_MOUSE = [
+    ("LRN001", 0, 1, "habituation", 120, dict(threshold=60, lapse=0.3, bias=20)),
+    ("LRN001", 1, 1, "training", 400, dict(threshold=40, lapse=0.2, bias=12)),
+    ("LRN001", 2, 1, "training", 450, dict(threshold=25, lapse=0.1, bias=8)),
+    ("LRN001", 3, 1, "training", 260, dict(threshold=14, lapse=0.04, bias=3)),
+    ("LRN001", 3, 2, "training", 260, dict(threshold=14, lapse=0.04, bias=3)),
+    ("LRN001", 4, 1, "training", 500, dict(threshold=12, lapse=0.03, bias=2)),
+    ("LRN001", 7, 1, "training", 520, dict(threshold=11, lapse=0.03, bias=1)),
+    ("LRN001", 8, 1, "training", 540, dict(threshold=10, lapse=0.02, bias=1)),
+    ("LRN001", 9, 1, "biased", 600, dict(threshold=10, lapse=0.02, biased=True)),
+    ("LRN001", 10, 1, "biased", 620, dict(threshold=10, lapse=0.02, biased=True)),
+    ("LRN001", 11, 1, "biased", 640, dict(threshold=10, lapse=0.02, biased=True)),
+    ("LRN001", 14, 1, "ephys", 650, dict(threshold=9, lapse=0.02, biased=True)),
+    ("LRN001", 15, 1, "ephys", 660, dict(threshold=9, lapse=0.02, biased=True)),
+    ("LRN001", 16, 1, "ephys", 670, dict(threshold=9, lapse=0.02, biased=True)),
+]
+SLOW_MOUSE = [("SLW002", day, 1, "training", 300, dict(threshold=45, lapse=0.25, bias=15)) for day in range(5)]
+SESSIONS = GOOD_MOUSE + SLOW_MOUSE
+BAD = {
+    "lengths": ("BAD003", 0, 1),
+    "choice": ("BAD003", 1, 1),
+    "missing": ("BAD003", 2, 1),
+    "unsorted": ("BAD003", 3, 1),
+}
+
+
+def _date(day: int) -> str:
+    return (START + dt.timedelta(days=day)).isoformat()
+
+
+def _uuid(nick: str, day: int, number: int):
+    return ids.session_uuid(LAB, nick, _date(day), number)
+
+
+def _register(nick: str, day: int, number: int, protocol: str) -> None:
+    acquisition.Session.insert1(
+        {
+            "session_uuid": _uuid(nick, day, number),
+            "subject_uuid": ids.subject_uuid(LAB, nick),
+            "session_lab": LAB,
+            "session_start_time": dt.datetime.fromisoformat(_date(day)) + dt.timedelta(hours=9 + number),
+            "session_number": number,
+            "task_protocol": PROTOCOLS[protocol],
+        }
+    )
+
+
+def _folder(root, nick: str, day: int, number: int):
+    return session_path(root, LAB, nick, _date(day), number)
+
+
+@pytest.fixture(scope="module")
+def lab(prefix, tmp_path_factory):
+    """Three mice registered and written as ALF; every behaviour table populated."""
+    root = tmp_path_factory.mktemp("alf")
+    saved = os.environ.get("IBLPIPE_DATA_ROOT")
+    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    reference.Lab.insert1({"lab_name": LAB})
+    for nick in ("LRN001", "SLW002", "BAD003"):
+        subject.Subject.insert1({"subject_uuid": ids.subject_uuid(LAB, nick), "subject_nickname": nick})
+        subject.SubjectLab.insert1({"subject_uuid": ids.subject_uuid(LAB, nick), "lab_name": LAB})
+    for i, (nick, day, number, protocol, n, obs) in enumerate(SESSIONS):
+        _register(nick, day, number, protocol)
+        write_trials(_folder(root, nick, day, number), make_trials(100 + i, n, **obs))
+    for nick, day, number in BAD.values():
+        _register(nick, day, number, "training")
+    bad = {name: make_trials(900 + i, 200) for i, name in enumerate(BAD)}
+    bad["lengths"]["feedbackType"] = bad["lengths"]["feedbackType"][:-3]
+    bad["choice"]["choice"][:] = np.nan
+    bad["unsorted"]["intervals"] = bad["unsorted"]["intervals"][::-1].copy()
+    for name, key in BAD.items():
+        if name != "missing":
+            write_trials(_folder(root, *key), bad[name])
+        else:
+            (_folder(root, *key) / "alf").mkdir(parents=True)
+
+    result = behavior.Trials.populate(suppress_errors=True)
+    yield {"root": root, "errors": result["error_list"]}
+    if saved is None:
+        os.environ.pop("IBLPIPE_DATA_ROOT", None)
+    else:
+        os.environ["IBLPIPE_DATA_ROOT"] = saved
+
+
+ALF_FIELDS = {
+    "stim_on_time": "stimOn_times",
+    "go_cue_time": "goCue_times",
+    "response_time": "response_times",
+    "first_movement_time": "firstMovement_times",
+    "feedback_time": "feedback_times",
+    "choice": "choice",
+    "feedback_type": "feedbackType",
+    "contrast_left": "contrastLeft",
+    "contrast_right": "contrastRight",
+    "probability_left": "probabilityLeft",
+    "reward_volume": "rewardVolume",
+}
+
+
+def test_trials_equal_the_alf_files(prefix, lab):
+    assert len(behavior.Trials()) == len(SESSIONS)
+    for nick, day, number, *_ in SESSIONS[:3] + SESSIONS[-2:]:
+        key = {"session_uuid": _uuid(nick, day, number)}
+        alf = load_object(_folder(lab["root"], nick, day, number) / "alf", "trials")
+        rows = (behavior.Trials.Trial & key).to_pandas(order_by="trial_id")
+        assert (rows.index.get_level_values("trial_id") == np.arange(len(alf["choice"]))).all()
+        assert np.array_equal(rows["trial_start_time"], alf["intervals"][:, 0])
+        assert np.array_equal(rows["trial_end_time"], alf["intervals"][:, 1])
+        for column, field in ALF_FIELDS.items():
+            assert np.array_equal(rows[column].astype(float), alf[field], equal_nan=True), column
+        master = (behavior.Trials & key).fetch1()
+        assert master["n_trials"] == len(alf["choice"])
+        assert master["n_correct"] == (alf["feedbackType"] == 1).sum()
+        assert master["n_no_go"] == (alf["choice"] == 0).sum()
+        assert np.isclose(master["trials_duration"], alf["intervals"][-1, 1] - alf["intervals"][0, 0])
+
+
+def test_bad_sessions_fail_alone_naming_file_and_field(prefix, lab):
+    messages = {str(key["session_uuid"]): msg for key, msg in lab["errors"]}
+    assert len(messages) == len(BAD)
+    expect = {"lengths": "feedbackType", "choice": "choice", "missing": "_ibl_trials", "unsorted": "intervals"}
+    for name, key in BAD.items():
+        message = messages[str(_uuid(*key))]
+        assert str(_folder(lab["root"], *key) / "alf") in message, message
+        assert expect[name] in message, message
+        assert len(behavior.Trials & {"session_uuid": _uuid(*key)}) == 0
+        assert len(behavior.Trials.Trial & {"session_uuid": _uuid(*key)}) == 0
+
+
+def test_missing_data_root_is_a_clear_config_error(prefix, lab, monkeypatch):
+    monkeypatch.delenv("IBLPIPE_DATA_ROOT")
+    with pytest.raises(ConfigError, match="IBLPIPE_DATA_ROOT"):
+        behavior.session_folder({"session_uuid": _uuid(*BAD["missing"])})
+
+
+def test_fetch_trials_equals_to_pandas_exactly(prefix, lab):
+    mouse = acquisition.Session * subject.Subject & {"subject_nickname": "LRN001"}
+    expected = (behavior.Trials.Trial & mouse).to_pandas()
+    got = behavior.fetch_trials(mouse)
+    assert len(got) == sum(n for nick, _, _, _, n, _ in SESSIONS if nick == "LRN001")
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    whole = behavior.fetch_trials()
+    pd.testing.assert_frame_equal(whole, behavior.Trials.Trial().to_pandas(), check_exact=True)
+    assert behavior.fetch_trials({"session_uuid": _uuid(*BAD["missing"])}).empty
+
+
+def test_psychometric_fits_agree_with_psychofit(prefix, lab):
+    from brainbox.behavior import training
+
+    behavior.PsychometricFit.populate()
+    fits = behavior.PsychometricFit.to_pandas().reset_index()
+    biased = [s for s in SESSIONS if s[5].get("biased")]
+    assert len(fits) == len(SESSIONS) + 2 * len(biased)
+    for nick, day, number, *_ in SESSIONS[1:2] + biased[:1]:
+        key = {"session_uuid": _uuid(nick, day, number)}
+        rows = behavior.fetch_trials(key).sort_index()
+        trials = Bunch(
+            {
+                "contrastLeft": rows["contrast_left"].to_numpy(float),
+                "contrastRight": rows["contrast_right"].to_numpy(float),
+                "choice": rows["choice"].to_numpy(float),
+                "probabilityLeft": rows["probability_left"].to_numpy(float),
+            }
+        )
+        for block in np.unique(trials["probabilityLeft"]):
+            got = fits[(fits["session_uuid"] == key["session_uuid"]) & (fits["probability_left"] == block)]
+            np.random.seed(0)
+            ref = training.compute_psychometric(trials, block=block)
+            assert np.allclose(got[["bias", "threshold", "lapse_low", "lapse_high"]].to_numpy()[0], ref, atol=1e-3)
+            points = (behavior.PsychometricFit.Contrast & key & {"probability_left": block}).to_pandas()
+            contrast = training.get_signed_contrast(trials)
+            sel = trials["probabilityLeft"] == block
+            assert np.array_equal(points.index.get_level_values("signed_contrast"), np.unique(contrast[sel]))
+            right = [np.mean(trials["choice"][sel][contrast[sel] == c] == -1) for c in np.unique(contrast[sel])]
+            assert np.allclose(points["p_right"], right)
+
+
+def test_reaction_times_are_response_minus_stim_on_with_go_cue_fallback(prefix, lab):
+    behavior.ReactionTime.populate()
+    assert len(behavior.ReactionTime()) == len(SESSIONS)
+    nick, day, number, *_ = SESSIONS[5]
+    alf = load_object(_folder(lab["root"], nick, day, number) / "alf", "trials")
+    assert np.isnan(alf["stimOn_times"]).any()
+    onset = np.where(np.isnan(alf["stimOn_times"]), alf["goCue_times"], alf["stimOn_times"])
+    rt = alf["response_times"] - onset
+    contrast = np.nan_to_num(alf["contrastRight"]) * 100 - np.nan_to_num(alf["contrastLeft"]) * 100
+    key = {"session_uuid": _uuid(nick, day, number)}
+    per = (behavior.ReactionTime.Contrast & key).to_pandas().reset_index()
+    assert np.array_equal(per["signed_contrast"], np.unique(contrast))
+    assert np.allclose(per["median_rt"], [np.median(rt[contrast == c]) for c in np.unique(contrast)])
+    assert np.isclose((behavior.ReactionTime & key).fetch1("median_rt"), np.median(rt))
