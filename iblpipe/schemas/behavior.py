@@ -68,6 +68,18 @@ def session_folder(key: dict) -> Path:
     )
 
 
+def task_settings(folder: Path) -> tuple[str | None, float | None]:
+    """Rig name and start delay (s) from ``raw_behavior_data/_iblrig_taskSettings.raw.json``; Nones when absent."""
+    if not (folder / "raw_behavior_data" / "_iblrig_taskSettings.raw.json").exists():
+        return None, None
+    from ibllib.io.raw_data_loaders import load_settings
+
+    settings = load_settings(folder) or {}
+    rig = settings.get("RIG_NAME") or settings.get("PYBPOD_BOARD")
+    delay = settings.get("SESSION_DELAY_START", settings.get("SESSION_START_DELAY_SEC"))
+    return rig, (float(delay) if delay is not None else None)
+
+
 def _nulls(frame: pd.DataFrame) -> list[dict]:
     """Rows of a frame as dicts with NaN replaced by None (NULL)."""
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -102,6 +114,8 @@ class Trials(dj.Imported):
     n_correct : int32               # (count) trials with feedbackType 1
     n_no_go : int32                 # (count) trials with choice 0 (no response)
     trials_duration : float64       # (s) end of the last trial minus start of the first
+    rig_name = null : varchar(64)   # RIG_NAME (or PYBPOD_BOARD) of raw_behavior_data task settings, if present
+    session_delay = null : float64  # (s) SESSION_DELAY_START of the task settings, if present
     """
 
     class Trial(dj.Part):
@@ -145,9 +159,9 @@ class Trials(dj.Imported):
             frame = trials_frame(trials, where=f"{alf}/_ibl_trials")
         except ValueError as err:  # DataError already names the file and field
             raise DataError(f"{alf}/_ibl_trials: {err}") from None
-        return (frame,)
+        return frame, *task_settings(Path(folder))
 
-    def make_insert(self, key, frame):
+    def make_insert(self, key, frame, rig_name, session_delay):
         end, start = frame["trial_end_time"], frame["trial_start_time"]
         self.insert1(
             dict(
@@ -156,6 +170,8 @@ class Trials(dj.Imported):
                 n_correct=int((frame["feedback_type"] == 1).sum()),
                 n_no_go=int((frame["choice"] == 0).sum()),
                 trials_duration=float(end.iloc[-1] - start.iloc[0]) if len(frame) else 0.0,
+                rig_name=rig_name,
+                session_delay=session_delay,
             )
         )
         self.Trial.insert(_nulls(frame.assign(**key)))
@@ -357,3 +373,206 @@ class BehaviorHistory(dj.Computed):
             )
         )
         self.Session.insert(sessions[["session_uuid"]].assign(**key))
+
+
+EPHYS_PROTOCOL_KIND = "ephys"  # without task settings, an ephysChoiceWorld session counts as run on an ephys rig
+
+
+def _session_inputs(key: dict, trial_attributes: tuple[str, ...]) -> list:
+    """``SessionInput`` of every session of a history, in start-time order, with the given trial attributes."""
+    from iblpipe.compute.training import SessionInput, protocol_kind
+
+    sessions = to_frame(
+        (BehaviorHistory.Session & key) * Trials * acquisition.Session.proj("session_start_time", "task_protocol"),
+        index=False,
+    ).sort_values(["session_start_time", "session_uuid"], kind="stable")
+    trials = to_frame((Trials.Trial & (BehaviorHistory.Session & key)).proj(*trial_attributes), index=False)
+    trials = trials.sort_values(["session_uuid", "trial_id"], kind="stable")
+    by_session = {uid: frame for uid, frame in trials.groupby("session_uuid", sort=False)}
+    inputs = []
+    for row in sessions.itertuples(index=False):
+        frame = by_session.get(row.session_uuid, trials.iloc[:0])
+        protocol = row.task_protocol or ""
+        if row.rig_name is not None:
+            ephys_rig = "ephys" in row.rig_name
+        else:
+            ephys_rig = protocol_kind(protocol) == EPHYS_PROTOCOL_KIND
+        inputs.append(
+            SessionInput(
+                date=row.session_start_time.date(),
+                task_protocol=protocol,
+                trials={c: frame[c].to_numpy(dtype=float) for c in trial_attributes},
+                is_ephys_rig=ephys_rig,
+                delay_s=0.0 if row.session_delay is None or pd.isna(row.session_delay) else float(row.session_delay),
+                session_id=str(row.session_uuid),
+            )
+        )
+    return inputs
+
+
+TRAINING_TRIAL_ATTRIBUTES = (
+    "contrast_left",
+    "contrast_right",
+    "feedback_type",
+    "probability_left",
+    "choice",
+    "response_time",
+    "stim_on_time",
+)  # what brainbox.behavior.training reads (its TRIALS_KEYS)
+
+
+@schema
+class DailySummary(dj.Computed):
+    """One subject's session date: trials and performance of that date's sessions combined."""
+
+    definition = """
+    # per subject and session date, sessions of a date combined
+    -> BehaviorHistory
+    session_date : date                 # (local date) of the sessions
+    ---
+    training_day : int32                # (count) 1 for the subject's first session date
+    n_sessions : int16                  # (count) sessions that date
+    n_trials : int32                    # (count) trials that date
+    performance = null : float64        # (fraction) correct over all trials
+    performance_easy = null : float64   # (fraction) correct at contrast 50 percent or more
+    protocol : varchar(16)              # protocol kind of the last session: habituation, training, biased, ephys
+    """
+
+    @property
+    def key_source(self):
+        # One make per subject history computes every date (dates come from the data).
+        return BehaviorHistory.proj()
+
+    def make(self, key):
+        # A plain make: a subject's trials are too many for make_fetch's double fetch and deep hash.
+        from iblpipe.compute.training import daily_summary
+
+        days = daily_summary(_session_inputs(key, ("feedback_type", "contrast_left", "contrast_right")))
+        rows = pd.DataFrame([d._asdict() for d in days]).rename(columns={"date": "session_date"})
+        self.insert(_nulls(rows.assign(**key)))
+
+
+@schema
+class TrainingStatus(dj.Computed):
+    """One subject's training status on one session date (the criteria that decided it are in the Part)."""
+
+    definition = """
+    # IBL training status per subject and date, as ibllib.pipes.training_status computes it
+    -> BehaviorHistory
+    session_date : date                 # (local date) joinable to every session of that date
+    ---
+    training_status : enum('habituation', 'in_training', 'trained_1a', 'trained_1b', 'ready4ephysrig', 'ready4delay', 'ready4recording', 'untrainable', 'unbiasable')  # IBL status
+    criteria_for = null : varchar(32)   # the status the criteria test (the next one, or the one passed)
+    window_dates : varchar(64)          # (ISO dates) comma-separated dates whose trials decided the status
+    """
+
+    class Criterion(dj.Part):
+        """One criterion of a date's status decision: value, threshold, verdict."""
+
+        definition = """
+        # criteria breakdown
+        -> master
+        criterion : varchar(32)         # e.g. bias, threshold, perf_easy, n_trials, reaction_time
+        ---
+        value = null : float64          # value in the unit of the criterion; worst session of the window for per-session ones
+        session_values = null : varchar(255)  # comma-separated per-session values of the window, when per session
+        threshold = null : float64      # in the unit of the value
+        rule : varchar(16)              # comparison of value with threshold, e.g. abs <, all >
+        passed : bool                   # the criterion is met
+        """
+
+    @property
+    def key_source(self):
+        # One make per subject history computes the whole ordered history (never reads its own rows).
+        return BehaviorHistory.proj()
+
+    def make(self, key):
+        # A plain make: a subject's trials are too many for make_fetch's double fetch and deep hash.
+        from iblpipe.compute.training import training_history
+
+        history = training_history(_session_inputs(key, TRAINING_TRIAL_ATTRIBUTES))
+        self.insert(
+            [
+                dict(
+                    key,
+                    session_date=day.date,
+                    training_status=day.status,
+                    criteria_for=day.criteria_for,
+                    window_dates=",".join(d.isoformat() for d in day.window),
+                )
+                for day in history
+            ]
+        )
+        self.Criterion.insert(
+            [
+                dict(
+                    key,
+                    session_date=day.date,
+                    criterion=c.name,
+                    **_criterion_value(c),
+                    threshold=None if np.isnan(c.threshold) else c.threshold,
+                    rule=c.rule,
+                    passed=c.passed,
+                )
+                for day in history
+                for c in day.criteria
+            ]
+        )
+
+
+def _criterion_value(criterion) -> dict:
+    """``value`` (a number; the worst session for per-session criteria) and ``session_values`` of one criterion."""
+    if isinstance(criterion.value, tuple):
+        values = np.asarray(criterion.value, dtype=float)
+        finite = values[np.isfinite(values)]
+        worst = None
+        if finite.size:
+            worst = float(finite.max() if "<" in criterion.rule else finite.min())
+        return {"value": worst, "session_values": ",".join(f"{v:.6g}" for v in values)}
+    value = float(criterion.value)
+    return {"value": None if np.isnan(value) else value, "session_values": None}
+
+
+@schema
+class LearningCurve(dj.Computed):
+    """When one subject first reached one training status, and the sessions and trials it took."""
+
+    definition = """
+    # how many sessions until trained: first date at or above each status
+    -> BehaviorHistory
+    training_status : varchar(32)       # status reached: in_training ... ready4recording, untrainable, unbiasable
+    ---
+    first_date : date                   # (local date) first session date at or above the status
+    n_sessions : int32                  # (count) non-habituation sessions up to and including first_date
+    n_trials : int32                    # (count) trials of those sessions
+    n_days : int32                      # (days) from the first non-habituation session to first_date, inclusive
+    skipped : bool                      # the status itself was never assigned (a higher one came first)
+    """
+
+    @property
+    def key_source(self):
+        # One make per subject history; needs its TrainingStatus rows.
+        return BehaviorHistory.proj() & TrainingStatus
+
+    def make(self, key):
+        from iblpipe.compute.training import DailyStatus, SessionInput, learning_curve
+
+        days = (TrainingStatus & key).to_pandas(order_by="session_date").reset_index()
+        history = [DailyStatus(d.session_date, d.training_status, ()) for d in days.itertuples()]
+        sessions = to_frame(
+            ((BehaviorHistory.Session & key) * Trials * acquisition.Session).proj(
+                "n_trials", "session_start_time", "task_protocol"
+            ),
+            index=False,
+        ).sort_values("session_start_time", kind="stable")
+        inputs = [
+            SessionInput(s.session_start_time.date(), s.task_protocol or "", {"choice": np.zeros(s.n_trials)})
+            for s in sessions.itertuples()
+        ]
+        points = learning_curve(history, inputs)
+        self.insert(
+            [
+                dict(key, **{("training_status" if k == "status" else k): v for k, v in p._asdict().items()})
+                for p in points
+            ]
+        )

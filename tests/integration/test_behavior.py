@@ -212,3 +212,124 @@ def test_reaction_times_are_response_minus_stim_on_with_go_cue_fallback(prefix, 
     assert np.array_equal(per["signed_contrast"], np.unique(contrast))
     assert np.allclose(per["median_rt"], [np.median(rt[contrast == c]) for c in np.unique(contrast)])
     assert np.isclose((behavior.ReactionTime & key).fetch1("median_rt"), np.median(rt))
+
+
+def _populate_subject_tables():
+    for table in (behavior.BehaviorHistory, behavior.DailySummary, behavior.TrainingStatus, behavior.LearningCurve):
+        table.populate()
+
+
+def _reference_statuses(tmp, nick: str) -> dict[str, str]:
+    """ibllib.pipes.training_status.compute_training_status, date by date, on the trials stored in the database."""
+    from ibllib.pipes.training_status import compute_training_status
+
+    from iblpipe.compute.training import protocol_kind
+
+    mouse = acquisition.Session * subject.Subject & {"subject_nickname": nick}
+    sessions = (mouse & behavior.Trials).to_pandas(order_by="session_start_time").reset_index()
+    trials = behavior.fetch_trials(mouse).reset_index()
+    rows = []
+    for s in sessions.itertuples():
+        folder = tmp / nick / str(s.session_uuid)
+        of = trials[trials["session_uuid"] == s.session_uuid].sort_values("trial_id")
+        alf = {ALF_FIELDS[c]: of[c].to_numpy(float) for c in ALF_FIELDS}
+        alf["intervals"] = of[["trial_start_time", "trial_end_time"]].to_numpy(float)
+        alf["goCueTrigger_times"] = of["go_cue_time"].to_numpy(float)
+        write_trials(folder, alf)
+        kind = protocol_kind(s.task_protocol)
+        rows.append(
+            {
+                "date": s.session_start_time.date().isoformat(),
+                "session_path": str(folder),
+                "task_protocol": kind,
+                "training_status": "habituation" if kind == "habituation" else "not_computed",
+                "combined_n_delay": 0,
+                "location": "ephys_rig" if kind == "ephys" else "training_rig",
+            }
+        )
+    df = pd.DataFrame(rows)
+    first = df.index[df["training_status"] == "not_computed"][0]
+    for date in df["date"].iloc[first:].unique():
+        np.random.seed(0)  # psychofit's restarts, seeded as iblpipe.compute.psychometrics does
+        df, _, _, _ = compute_training_status(df, date, one=None)
+    return df.groupby("date")["training_status"].last().str.replace(" ", "_").to_dict()
+
+
+def test_training_status_equals_ibllib_reference(prefix, lab, tmp_path):
+    _populate_subject_tables()
+    for nick in ("LRN001", "SLW002"):
+        expected = _reference_statuses(tmp_path, nick)
+        got = (behavior.TrainingStatus * subject.Subject & {"subject_nickname": nick}).to_pandas().reset_index()
+        got = {d.isoformat(): s for d, s in zip(got["session_date"], got["training_status"], strict=True)}
+        assert got == expected, nick
+    statuses = set(
+        (behavior.TrainingStatus * subject.Subject & {"subject_nickname": "LRN001"}).to_arrays("training_status")
+    )
+    assert {"in_training", "trained_1b", "ready4delay"} <= statuses, statuses  # several statuses exercised
+    crit = (behavior.TrainingStatus.Criterion & {"criterion": "bias"}).to_pandas()
+    assert len(crit) and crit["threshold"].notna().all()
+
+
+def test_daily_summary_and_learning_curve(prefix, lab):
+    _populate_subject_tables()
+    from brainbox.behavior import training
+
+    from iblpipe.compute.training import PROGRESSION
+
+    days = (behavior.DailySummary * subject.Subject & {"subject_nickname": "LRN001"}).to_pandas().reset_index()
+    assert len(days) == len({day for nick, day, *_ in GOOD_MOUSE})
+    assert list(days["training_day"]) == list(range(1, len(days) + 1))
+    four = days[days["session_date"] == dt.date.fromisoformat(_date(3))].iloc[0]
+    assert four["n_sessions"] == 2 and four["n_trials"] == 520
+    both = [load_object(_folder(lab["root"], "LRN001", 3, n) / "alf", "trials") for n in (1, 2)]
+    combined = training.concatenate_trials({str(i): t for i, t in enumerate(both)})
+    assert np.isclose(four["performance_easy"], training.compute_performance_easy(combined))
+    curve = (behavior.LearningCurve * subject.Subject & {"subject_nickname": "LRN001"}).to_pandas().reset_index()
+    status = (behavior.TrainingStatus * subject.Subject & {"subject_nickname": "LRN001"}).to_pandas().reset_index()
+    trained = curve[curve["training_status"] == "trained_1a"].iloc[0]
+    ranks = {s: i for i, s in enumerate(PROGRESSION)}
+    first = status[[ranks.get(s, -1) >= ranks["trained_1a"] for s in status["training_status"]]]["session_date"].min()
+    assert trained["first_date"] == first
+    upto = days[(days["session_date"] <= first) & (days["protocol"] != "habituation")]
+    assert trained["n_sessions"] == upto["n_sessions"].sum() and trained["n_trials"] == upto["n_trials"].sum()
+
+
+def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab):
+    _populate_subject_tables()
+    mouse = subject.Subject & {"subject_nickname": "LRN001"}
+    before = (behavior.TrainingStatus * mouse).to_pandas().reset_index()
+    fits_before = behavior.PsychometricFit.to_pandas()
+    slow_before = (behavior.TrainingStatus - mouse).to_pandas()
+    # replace the trials of the 8th date (a trained-level session) with a poor observer's
+    nick, day, number, protocol, n, _ = GOOD_MOUSE[7]
+    key = {"session_uuid": _uuid(nick, day, number)}
+    write_trials(_folder(lab["root"], nick, day, number), make_trials(4242, n, threshold=60, lapse=0.3, bias=25))
+    (behavior.Trials & key).delete(prompt=False, part_integrity="cascade")  # what the mirror does on a change
+    assert len(behavior.TrainingStatus * mouse) == 0 and len(behavior.BehaviorHistory * mouse) == 0
+    assert len(behavior.TrainingStatus - mouse) == len(slow_before)  # other subjects untouched
+    behavior.Trials.populate(key)
+    behavior.PsychometricFit.populate()
+    _populate_subject_tables()
+    after = (behavior.TrainingStatus * mouse).to_pandas().reset_index()
+    fits_after = behavior.PsychometricFit.to_pandas()
+    changed_date = dt.date.fromisoformat(_date(day))
+    merged = before.merge(after, on="session_date", suffixes=("_before", "_after"))
+    earlier = merged[merged["session_date"] < changed_date]
+    assert (earlier["training_status_before"] == earlier["training_status_after"]).all()
+    assert len(merged) == len(before) == len(after)
+    others = fits_before.drop(index=key["session_uuid"], level="session_uuid")
+    pd.testing.assert_frame_equal(fits_after.drop(index=key["session_uuid"], level="session_uuid"), others)
+    assert not np.allclose(
+        fits_after.loc[key["session_uuid"]]["threshold"], fits_before.loc[key["session_uuid"]]["threshold"]
+    )
+    pd.testing.assert_frame_equal((behavior.TrainingStatus - mouse).to_pandas(), slow_before)
+    # a new session arriving invalidates only its subject's history
+    new = ("SLW002", 7, 1)
+    _register(*new, "training")
+    write_trials(_folder(lab["root"], *new), make_trials(77, 300, threshold=45, lapse=0.25))
+    behavior.Trials.populate({"session_uuid": _uuid(*new)})
+    assert len(behavior.BehaviorHistory & {"subject_uuid": ids.subject_uuid(LAB, "SLW002")}) == 0
+    assert len(behavior.BehaviorHistory * mouse) == 1
+    _populate_subject_tables()
+    slw = (behavior.DailySummary & {"subject_uuid": ids.subject_uuid(LAB, "SLW002")}).to_pandas()
+    assert len(slw) == len(SLOW_MOUSE) + 1
