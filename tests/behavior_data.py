@@ -7,10 +7,16 @@ biased block shifts the bias toward the likely side. Times are in seconds.
 from __future__ import annotations
 
 import datetime
+import types
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from iblutil.util import Bunch
 from scipy.special import erf
+
+from iblpipe.compute import psychometrics as psy
+from iblpipe.compute import training as tr
 
 TRAINING_CONTRASTS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.0)  # (fraction)
 BIASED_CONTRASTS = (1.0, 0.25, 0.125, 0.0625, 0.0)  # (fraction)
@@ -125,5 +131,58 @@ def write_subject(root: Path, subject: str, history) -> list[Path]:
         alf.mkdir(parents=True)
         for name, values in trials.items():
             np.save(alf / f"_ibl_trials.{name}.npy", values)
+        if "goCueTrigger_times" not in trials:  # ibllib finds trials folders by this file
+            np.save(alf / "_ibl_trials.goCueTrigger_times.npy", trials["goCue_times"])
         paths.append(alf.parent)
     return paths
+
+
+def bunch(trials):
+    return Bunch({k: np.asarray(v) for k, v in trials.items()})
+
+
+def reference_statuses(tmp_path, history) -> dict[datetime.date, str]:
+    """ibllib 4.1's own procedure (get_latest_training_information, local mode) on the same trials.
+
+    The session table ibllib would build from raw rig files is written directly (protocol,
+    location, delay); trials are read back by ibllib from ALF files. psychofit restarts
+    are seeded per get_training_status call, as iblpipe does.
+    """
+    from ibllib.pipes import training_status as ts
+
+    paths = write_subject(tmp_path, "mouse", history)
+    rows = []
+    for path, (date, kind, _trials, ephys, delay) in zip(paths, history, strict=True):
+        rows.append(
+            dict(
+                date=date.isoformat(),
+                session_path=str(path),
+                task_protocol=kind,
+                training_status="habituation" if kind == "habituation" else "not_computed",
+                combined_n_delay=delay,
+                location="ephys_rig" if ephys else "training_rig",
+                combined_thres_50=np.nan,
+            )
+        )
+    frame = pd.DataFrame(rows)
+    # ibllib combines same-date delays with nanmax
+    frame["combined_n_delay"] = frame.groupby("date").combined_n_delay.transform("max")
+    frame.to_csv(tmp_path / "mouse" / "training.csv", index=False)
+    real = ts.training.get_training_status
+
+    def seeded(*args, **kwargs):
+        with psy.seeded_fits():
+            return real(*args, **kwargs)
+
+    ts.training.get_training_status = seeded
+    try:
+        df = ts.get_latest_training_information(paths[-1], types.SimpleNamespace(mode="local"), save=False)
+    finally:
+        ts.training.get_training_status = real
+    out = {}
+    for date, group in df.groupby("date"):
+        values = set(group.training_status)
+        fail = values & {"untrainable", "unbiasable"}
+        assert len(values - fail) <= 1
+        out[datetime.date.fromisoformat(date)] = tr.OUR_NAMES[(fail or values).pop()]
+    return out

@@ -228,10 +228,25 @@ def _criteria(bunch: Mapping[str, dict], protocols: Sequence[str]) -> tuple[str 
 def _concat(trials: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     from brainbox.behavior.training import TRIALS_KEYS
 
-    try:
-        return {k: np.concatenate([np.asarray(t[k]) for t in trials]) for k in TRIALS_KEYS}
-    except KeyError as err:
-        raise DataError(f"trials.{err.args[0]} is missing (needed for the training status)") from None
+    return {k: np.concatenate([np.asarray(t[k]) for t in trials]) for k in TRIALS_KEYS}
+
+
+def _check_session(s: SessionInput, kind: str, trials: dict[str, np.ndarray]) -> None:
+    """The fields brainbox reads are present and of one length (habituation sessions are not used)."""
+    from brainbox.behavior.training import TRIALS_KEYS
+
+    if kind == HABITUATION:
+        return
+    where = f"session {s.session_id or '?'} ({s.date})"
+    missing = [k for k in TRIALS_KEYS if k not in trials]
+    if missing:
+        raise DataError(f"{where}: trials.{missing[0]} is missing (the training status needs {', '.join(TRIALS_KEYS)})")
+    lengths = {k: np.shape(trials[k])[0] if np.ndim(trials[k]) else 0 for k in TRIALS_KEYS}
+    n = lengths["choice"]
+    bad = [k for k, length in lengths.items() if length != n]
+    if bad:
+        detail = ", ".join(f"{k}: {length}" for k, length in lengths.items())
+        raise DataError(f"{where}: trials.{bad[0]} length differs from trials.choice ({detail})")
 
 
 class _Row(NamedTuple):
@@ -242,20 +257,17 @@ class _Row(NamedTuple):
     delay_s: float
 
 
-def _rows(sessions: Sequence[SessionInput]) -> list[_Row]:
+def _rows(sessions: Sequence[SessionInput], *, check: bool = False) -> list[_Row]:
+    """Sessions sorted by date (input order within a date); ``check`` the fields the status needs."""
     rows = []
     for s in sessions:
         if not isinstance(s.date, datetime.date):
             raise DataError(f"session {s.session_id or '?'}: date must be a datetime.date, got {s.date!r}")
-        rows.append(
-            _Row(
-                s.date,
-                protocol_kind(s.task_protocol),
-                alf_trials(s.trials),
-                bool(s.is_ephys_rig),
-                float(s.delay_s or 0),
-            )
-        )
+        date = s.date.date() if isinstance(s.date, datetime.datetime) else s.date
+        kind, trials = protocol_kind(s.task_protocol), alf_trials(s.trials)
+        if check:
+            _check_session(s, kind, trials)
+        rows.append(_Row(date, kind, trials, bool(s.is_ephys_rig), float(s.delay_s or 0)))
     order = sorted(range(len(rows)), key=lambda i: rows[i].date)  # stable: input order within a date
     return [rows[i] for i in order]
 
@@ -283,7 +295,7 @@ def training_history(sessions: Sequence[SessionInput]) -> list[DailyStatus]:
     """
     from brainbox.behavior.training import get_training_status
 
-    rows = _rows(sessions)
+    rows = _rows(sessions, check=True)
     dates = sorted({r.date for r in rows})
     by_date = {d: [r for r in rows if r.date == d] for d in dates}
     # per-row status as in ibllib's data frame (one status per date once computed)

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import datetime
-import types
 
 import numpy as np
-import pandas as pd
 import psychofit
 import pytest
 from brainbox.behavior import training as bb
-from iblutil.util import Bunch
 
 from iblpipe.compute import psychometrics as psy
 from iblpipe.compute import training as tr
 from iblpipe.compute.trials import FRAME_COLUMNS, alf_trials, trials_frame, validate_trials
 from iblpipe.errors import DataError
-from tests.behavior_data import make_trials, subject_history, write_subject
-
-
-def bunch(trials):
-    return Bunch({k: np.asarray(v) for k, v in trials.items()})
+from tests.behavior_data import bunch, make_trials, reference_statuses, subject_history
 
 
 @pytest.fixture(scope="module")
@@ -187,53 +180,6 @@ def test_length_mismatch_names_the_field():
 # ---------------------------------------------------------------- training status
 
 
-def reference_statuses(tmp_path, history) -> dict[datetime.date, str]:
-    """ibllib 4.1's own procedure (get_latest_training_information, local mode) on the same trials.
-
-    The session table ibllib would build from raw rig files is written directly (protocol,
-    location, delay); trials are read back by ibllib from ALF files. psychofit restarts
-    are seeded per get_training_status call, as iblpipe does.
-    """
-    from ibllib.pipes import training_status as ts
-
-    paths = write_subject(tmp_path, "mouse", history)
-    rows = []
-    for path, (date, kind, _trials, ephys, delay) in zip(paths, history, strict=True):
-        rows.append(
-            dict(
-                date=date.isoformat(),
-                session_path=str(path),
-                task_protocol=kind,
-                training_status="habituation" if kind == "habituation" else "not_computed",
-                combined_n_delay=delay,
-                location="ephys_rig" if ephys else "training_rig",
-                combined_thres_50=np.nan,
-            )
-        )
-    frame = pd.DataFrame(rows)
-    # ibllib combines same-date delays with nanmax
-    frame["combined_n_delay"] = frame.groupby("date").combined_n_delay.transform("max")
-    frame.to_csv(tmp_path / "mouse" / "training.csv", index=False)
-    real = ts.training.get_training_status
-
-    def seeded(*args, **kwargs):
-        with psy.seeded_fits():
-            return real(*args, **kwargs)
-
-    ts.training.get_training_status = seeded
-    try:
-        df = ts.get_latest_training_information(paths[-1], types.SimpleNamespace(mode="local"), save=False)
-    finally:
-        ts.training.get_training_status = real
-    out = {}
-    for date, group in df.groupby("date"):
-        values = set(group.training_status)
-        fail = values & {"untrainable", "unbiasable"}
-        assert len(values - fail) <= 1
-        out[datetime.date.fromisoformat(date)] = tr.OUR_NAMES[(fail or values).pop()]
-    return out
-
-
 def sessions_of(history):
     return [tr.SessionInput(d, k, t, e, dl, session_id=f"s{i}") for i, (d, k, t, e, dl) in enumerate(history)]
 
@@ -311,3 +257,32 @@ def test_unknown_protocol_is_a_data_error():
         tr.protocol_kind("_iblrig_tasks_passiveChoiceWorld")
     assert tr.protocol_kind("_iblrig_tasks_trainingChoiceWorld6.4.2") == "training"
     assert tr.protocol_kind("_iblrig_tasks_ephysChoiceWorld6.4.2") == "ephys"
+
+
+def test_training_history_names_session_and_field():
+    history = subject_history(1, n_days=5)
+    sessions = sessions_of(history)
+    broken = dict(sessions[3].trials)
+    broken.pop("probabilityLeft")
+    bad = [*sessions[:3], tr.SessionInput(sessions[3].date, "training", broken, session_id="abc"), *sessions[4:]]
+    with pytest.raises(DataError, match=r"session abc \(2024-01-11\): trials\.probabilityLeft is missing"):
+        tr.training_history(bad)
+    broken = dict(sessions[3].trials, choice=sessions[3].trials["choice"][:-2])
+    bad[3] = tr.SessionInput(sessions[3].date, "training", broken, session_id="abc")
+    with pytest.raises(DataError, match=r"session abc .*trials\.contrastLeft length differs"):
+        tr.training_history(bad)
+
+
+def test_training_history_takes_our_column_names_and_datetimes():
+    history = subject_history(1, n_days=8)
+    sessions = sessions_of(history)
+    as_frames = [
+        tr.SessionInput(
+            datetime.datetime.combine(s.date, datetime.time(9, 30)), s.task_protocol, trials_frame(s.trials, where="x")
+        )
+        for s in sessions
+    ]
+    assert [(h.date, h.status) for h in tr.training_history(as_frames)] == [
+        (h.date, h.status) for h in tr.training_history(sessions)
+    ]
+    assert tr.training_history([]) == []
