@@ -286,3 +286,14 @@ def test_training_history_takes_our_column_names_and_datetimes():
         (h.date, h.status) for h in tr.training_history(sessions)
     ]
     assert tr.training_history([]) == []
+
+
+def test_habituation_only_window_keeps_previous_status():
+    # ibllib raises when the last three session dates are all habituation; we keep the previous status
+    history = subject_history(1, n_days=8)[2:]
+    last = history[-1][0]
+    for i in range(1, 4):
+        history.append((last + datetime.timedelta(days=i), "habituation", history[0][2], False, 0.0))
+    days = tr.training_history(sessions_of(history))
+    assert days[-1].status == days[-2].status != "habituation"
+    assert days[-1].criteria == () and days[-1].criteria_for is None
