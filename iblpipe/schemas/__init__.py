@@ -12,7 +12,7 @@ import logging
 logger = logging.getLogger(__name__)
 
 # Dependency order: each module may reference tables of the modules before it.
-MODULE_NAMES = ("reference", "subject", "acquisition", "behavior", "ephys", "report")
+MODULE_NAMES = ("reference", "subject", "acquisition", "behavior", "ephys", "report", "mirror")
 
 
 def modules() -> list:
