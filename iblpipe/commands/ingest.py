@@ -2,9 +2,84 @@
 
 from __future__ import annotations
 
-from iblpipe.commands._common import not_available
+import argparse
+import logging
+import time
+
+from iblpipe.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+SOURCE_KINDS = ("dump", "alyx", "one-cache")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ingest", help="mirror Alyx metadata from dump:FILE, alyx:URL or one-cache:DIR")
-    p.set_defaults(func=not_available("ingest", 4))
+    p = sub.add_parser(
+        "ingest",
+        help="mirror Alyx metadata from dump:FILE, alyx:URL or one-cache:DIR",
+        description=(
+            "Mirror lab metadata into the database: insert new records, update changed ones in place "
+            "(deleting computed rows downstream of them) and delete records gone from the source "
+            "(with everything downstream). Re-running with the same input changes nothing."
+        ),
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        metavar="KIND:WHERE",
+        help="dump:FILE (Alyx JSON dump), alyx:URL (Alyx REST through ONE), one-cache:DIR (sessions.pqt)",
+    )
+    p.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="delete even when the source is empty or drops more than --max-delete-percent of a table",
+    )
+    p.add_argument(
+        "--max-delete-percent",
+        type=float,
+        default=20.0,
+        help="(percent of a table's rows) deletions above this are refused without --allow-mass-delete",
+    )
+    p.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    p.add_argument("--alyx-user", help="Alyx username for alyx:URL (password from $ALYX_PASSWORD or ONE's params)")
+    p.set_defaults(func=run)
+
+
+def read_source(spec: str, *, alyx_user: str | None = None):
+    """The snapshot of ``KIND:WHERE``."""
+    kind, sep, where = spec.partition(":")
+    if not sep or kind not in SOURCE_KINDS or not where:
+        raise ConfigError(f"--source {spec!r}: expected one of dump:FILE, alyx:URL, one-cache:DIR")
+    if kind == "dump":
+        from iblpipe.sources.alyx_dump import read_dump
+
+        return read_dump(where)
+    if kind == "alyx":
+        from iblpipe.sources.alyx_rest import read_rest
+
+        return read_rest(where, username=alyx_user)
+    from iblpipe.sources.one_cache import read_one_cache
+
+    return read_one_cache(where)
+
+
+def run(args: argparse.Namespace) -> int:
+    from iblpipe.commands._common import activate
+
+    if not 0 <= args.max_delete_percent <= 100:
+        raise ConfigError(f"--max-delete-percent {args.max_delete_percent}: must be between 0 and 100")
+    start = time.monotonic()
+    snap = read_source(args.source, alyx_user=args.alyx_user)
+    read_s = time.monotonic() - start
+    activate(args)
+    from iblpipe.mirror import mirror
+
+    report = mirror(
+        snap,
+        allow_mass_delete=args.allow_mass_delete,
+        max_delete_fraction=args.max_delete_percent / 100,
+        dry_run=args.dry_run,
+    )
+    print(report.summary())
+    logger.info("read the source in %.1f s, mirrored in %.1f s", read_s, time.monotonic() - start - read_s)
+    return 0

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -349,10 +348,3 @@ def parse_uuid(value) -> uuid.UUID | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def group_by(records, attribute: str) -> dict:
-    out = defaultdict(list)
-    for r in records:
-        out[getattr(r, attribute)].append(r)
-    return out

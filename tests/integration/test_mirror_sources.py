@@ -1,0 +1,155 @@
+"""The three sources (dump, Alyx REST through the real ONE client, ONE cache) give the same tables."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from iblpipe import mirror as M
+from iblpipe.schemas import acquisition, ephys, reference, subject
+from iblpipe.schemas import mirror as book
+from iblpipe.sources.alyx_dump import from_dumpdata
+from iblpipe.sources.alyx_rest import read_rest
+from iblpipe.sources.one_cache import read_one_cache
+from tests.alyx_fixtures import AlyxServer, dump_to_rest, small_dump
+
+TABLES = {
+    "Lab": reference.Lab,
+    "LabMember": reference.LabMember,
+    "LabMembership": reference.LabMembership,
+    "Project": reference.Project,
+    "Subject": subject.Subject,
+    "SubjectLab": subject.SubjectLab,
+    "SubjectUser": subject.SubjectUser,
+    "Session": acquisition.Session,
+    "SessionUser": acquisition.Session.User,
+    "SessionProcedure": acquisition.Session.Procedure,
+    "SessionProject": acquisition.Session.Project,
+    "Weighing": subject.Weighing,
+    "WaterAdministration": subject.WaterAdministration,
+    "WaterRestriction": subject.WaterRestriction,
+    "ProbeInsertion": ephys.ProbeInsertion,
+    "ProbeTrajectory": ephys.ProbeTrajectory,
+}
+# What a ONE cache knows: (table, columns); the session start is only a date there.
+ONE_CACHE_COLUMNS = {
+    "Lab": ["lab_name", "lab_uuid"],
+    "Subject": ["subject_uuid", "subject_nickname"],
+    "SubjectLab": ["subject_uuid", "lab_name"],
+    "Session": ["session_uuid", "subject_uuid", "session_lab", "session_date", "session_number", "task_protocol"],
+    "SessionProject": ["session_uuid", "project_name"],
+}
+
+
+def reset():
+    for table in (subject.Subject, reference.Lab, reference.LabMember, reference.Project, book.MirroredRecord):
+        table().delete(prompt=False)
+
+
+def contents() -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, table in TABLES.items():
+        frame = table().to_pandas().reset_index()
+        if name == "Session":
+            frame["session_date"] = pd.to_datetime(frame["session_start_time"]).dt.date
+        out[name] = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True).astype(str)
+    return out
+
+
+def one_cache_sessions(items) -> pd.DataFrame:
+    """sessions.pqt as one.alf.cache writes it (SESSIONS_COLUMNS), for the sessions of a dump."""
+    by_pk = {it["pk"]: it for it in items}
+    rows = []
+    for it in items:
+        if it["model"] != "actions.session":
+            continue
+        f = it["fields"]
+        rows.append(
+            {
+                "id": it["pk"],
+                "lab": by_pk[f["lab"]]["fields"]["name"],
+                "subject": by_pk[f["subject"]]["fields"]["nickname"],
+                "date": pd.Timestamp(f["start_time"]).date(),
+                "number": f["number"],
+                "task_protocol": f["task_protocol"],
+                "projects": ",".join(by_pk[p]["fields"]["name"] for p in f["projects"]),
+            }
+        )
+    return pd.DataFrame(rows).set_index("id")
+
+
+@pytest.fixture(scope="module")
+def dump_items():
+    return small_dump()
+
+
+@pytest.fixture(scope="module")
+def from_dump(prefix, dump_items):
+    reset()
+    M.mirror(from_dumpdata(dump_items))
+    return contents()
+
+
+def test_rest_through_one_client_equals_dump(from_dump, dump_items, tmp_path, monkeypatch):
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # ONE writes its params under ~/.one
+    rest = dump_to_rest(dump_items)
+    with AlyxServer(rest) as server:
+        snap = read_rest(server.url, username=server.username, password=server.password, cache_dir=tmp_path / "one")
+    pages = [r for r in server.requests if r.startswith("/sessions")]
+    assert len(pages) == -(-len(rest["sessions"]) // 1000)  # one page per 1000 sessions
+    assert not snap.bad
+    reset()
+    report = M.mirror(snap)
+    assert sum(report.inserted.values()) > 0
+    got = contents()
+    for name in TABLES:
+        pd.testing.assert_frame_equal(got[name], from_dump[name], obj=name)
+
+
+def test_rest_paginates_and_needs_the_token(dump_items, tmp_path, monkeypatch):
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("iblpipe.sources.alyx_rest.PAGE_SIZE", 5)
+    rest = dump_to_rest(dump_items)
+    with AlyxServer(rest) as server:
+        snap = read_rest(server.url, username=server.username, password=server.password, cache_dir=tmp_path / "one")
+        with pytest.raises(M.IblpipeError, match="cannot read Alyx"):
+            read_rest(server.url, username=server.username, password="wrong", cache_dir=tmp_path / "one2")
+    assert len(snap.records["session"]) == len(rest["sessions"])
+    assert sum(r.startswith("/sessions") for r in server.requests) == -(-len(rest["sessions"]) // 5)
+
+
+def test_one_cache_equals_dump_for_its_columns(from_dump, dump_items, tmp_path):
+    one_cache_sessions(dump_items).to_parquet(tmp_path / "sessions.pqt")
+    reset()
+    snap = read_one_cache(tmp_path)
+    assert not snap.bad
+    M.mirror(snap)
+    got = contents()
+    for name, columns in ONE_CACHE_COLUMNS.items():
+        pd.testing.assert_frame_equal(
+            got[name][columns].sort_values(columns).reset_index(drop=True),
+            from_dump[name][columns].sort_values(columns).reset_index(drop=True),
+            obj=name,
+        )
+    assert not len(subject.Weighing())  # never provided by a cache
+
+
+def test_cli_ingest_dump_twice_then_refuses_mass_delete(prefix, dump_items, tmp_path, run_cli):
+    reset()
+    path = tmp_path / "alyx.json"
+    path.write_text(json.dumps(dump_items))
+    first = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}")
+    assert first.returncode == 0, first.stderr
+    assert "session 24" in first.stdout and "subject 6" in first.stdout
+    second = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}")
+    assert second.returncode == 0 and "nothing changed" in second.stdout
+    path.write_text(json.dumps([it for it in dump_items if it["model"] != "actions.session"]))
+    refused = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}")
+    assert refused.returncode == 2 and "refusing to delete" in refused.stderr and "session: 24 of 24" in refused.stderr
+    assert len(acquisition.Session()) == 24
+    bad = run_cli("ingest", "--prefix", prefix, "--source", "ftp:somewhere")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
