@@ -20,8 +20,9 @@ from iblpipe.compute import training as tr
 from iblpipe.compute.trials import validate_trials
 from tests.behavior_data import bunch, reference_statuses
 
-MAX_SESSIONS = 40  # (count) demo sessions checked one by one, to stay fast
-MAX_SUBJECTS = 2  # (count) demo subjects whose whole history is compared with ibllib
+MAX_SESSIONS = 10  # (count) demo sessions checked one by one, to stay fast
+MAX_SUBJECTS = 1  # (count) demo subjects whose history is compared with ibllib
+MAX_HISTORY = 30  # (count) first sessions of each compared subject (a prefix is a history too)
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,11 @@ def demo_sessions(request):
     return folders
 
 
-def _protocol(session):
-    for settings in session.glob("raw_*/_iblrig_taskSettings.raw.json"):
-        protocol = json.loads(settings.read_text()).get("PYBPOD_PROTOCOL")
-        if protocol:
-            return protocol
-    return None
+def _settings(session) -> dict:
+    """The raw task settings of a session (protocol, rig, start delay), or {}."""
+    for path in session.glob("raw_*/_iblrig_taskSettings.raw.json"):
+        return json.loads(path.read_text())
+    return {}
 
 
 def test_demo_sessions_agree_with_brainbox(demo_sessions):
@@ -64,17 +64,21 @@ def test_demo_training_history_equals_ibllib(demo_sessions, tmp_path):
     by_subject = {}
     for alf in demo_sessions:
         by_subject.setdefault(alf.parents[2], []).append(alf.parent)
+    by_subject = {subject: sessions[:MAX_HISTORY] for subject, sessions in by_subject.items()}
     compared = 0
     for subject_dir, sessions in sorted(by_subject.items()):
-        protocols = [_protocol(s) for s in sessions]
-        if not all(protocols):
+        settings = [_settings(s) for s in sessions]
+        if not all(md.get("PYBPOD_PROTOCOL") for md in settings):
             continue
         history = []
-        for session, protocol in zip(sessions, protocols, strict=True):
+        for session, md in zip(sessions, settings, strict=True):
             trials = dict(alfio.load_object(session / "alf", "trials", short_keys=True))
             date = datetime.date.fromisoformat(session.parent.name)
-            kind = tr.protocol_kind(protocol)
-            history.append((date, kind, trials, kind == "ephys", 0.0))
+            rig = (
+                md.get("RIG_NAME", md.get("PYBPOD_BOARD")) or ""
+            )  # as ibllib's compute_session_duration_delay_location
+            delay = md.get("SESSION_DELAY_START", md.get("SESSION_START_DELAY_SEC", 0))
+            history.append((date, tr.protocol_kind(md["PYBPOD_PROTOCOL"]), trials, "ephys" in rig, float(delay)))
         ours = tr.training_history([tr.SessionInput(*h) for h in history])
         assert {h.date: h.status for h in ours} == reference_statuses(tmp_path / subject_dir.name, history)
         compared += 1
