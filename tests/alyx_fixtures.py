@@ -41,7 +41,7 @@ def small_dump(n_labs: int = 2, n_mice: int = 3, n_sessions: int = 4) -> list[di
                 subj,
                 nickname=nick,
                 sex="MF"[mi % 2],
-                birth_date=f"2024-01-{mi + 1:02d}",
+                birth_date=(dt.date(2024, 1, 1) + dt.timedelta(days=mi)).isoformat(),
                 lab=str(lab_pk),
                 responsible_user=str(user_pk),
                 strain="C57BL/6J",
@@ -65,8 +65,8 @@ def small_dump(n_labs: int = 2, n_mice: int = 3, n_sessions: int = 4) -> list[di
                     eid,
                     subject=str(subj),
                     lab=str(lab_pk),
-                    start_time=f"{day}T10:{mi:02d}:00",
-                    end_time=f"{day}T11:{mi:02d}:00",
+                    start_time=f"{day}T10:{mi % 60:02d}:00",
+                    end_time=f"{day}T11:{mi % 60:02d}:00",
                     number=1,
                     task_protocol=protocol,
                     users=[str(user_pk)],
@@ -124,10 +124,11 @@ def dump_to_rest(items: list[dict]) -> dict[str, list[dict]]:
     lab = {pk: f["name"] for pk, f in models["misc.lab"].items()}
     user = {pk: f["username"] for pk, f in models["misc.labmember"].items()}
     project = {pk: f["name"] for pk, f in models["subjects.project"].items()}
+    water_type = {pk: f["name"] for pk, f in models["actions.watertype"].items()}
     subj = models["subjects.subject"]
     labs_of = defaultdict(list)
     for f in models["misc.labmembership"].values():
-        labs_of[f["user"]].append(lab[f["lab"]])
+        labs_of[f["user"]].append(lab.get(f["lab"], f["lab"]))
 
     def nick(pk):
         return subj[pk]["nickname"]
@@ -141,7 +142,7 @@ def dump_to_rest(items: list[dict]) -> dict[str, list[dict]]:
             {
                 "id": pk,
                 "username": f["username"],
-                "lab": sorted(labs_of[pk]),
+                "lab": sorted(set(labs_of[pk]) | {lab.get(x, x) for x in _listed(f.get("lab"))}),
                 **_pick(f, "email", "first_name", "last_name"),
             }
             for pk, f in models["misc.labmember"].items()
@@ -154,8 +155,8 @@ def dump_to_rest(items: list[dict]) -> dict[str, list[dict]]:
             {
                 "id": pk,
                 "nickname": f["nickname"],
-                "lab": lab[f["lab"]],
-                "responsible_user": user.get(f["responsible_user"]),
+                "lab": lab.get(f["lab"], f["lab"]),
+                "responsible_user": user.get(f["responsible_user"], f["responsible_user"]),
                 **_pick(f, "sex", "birth_date", "death_date", "strain", "line"),
             }
             for pk, f in subj.items()
@@ -164,15 +165,15 @@ def dump_to_rest(items: list[dict]) -> dict[str, list[dict]]:
             {
                 "id": pk,
                 "subject": nick(f["subject"]),
-                "lab": lab[f["lab"]],
+                "lab": lab.get(f["lab"], f["lab"]),
                 "start_time": f["start_time"],
                 "end_time": f.get("end_time"),
                 "number": f["number"],
                 "task_protocol": f.get("task_protocol"),
-                "users": [user[u] for u in f.get("users", [])],
+                "users": [user.get(u, u) for u in f.get("users", [])],
                 "procedures": list(f.get("procedures", [])),
                 "projects": [project.get(p, p) for p in f.get("projects", [])],
-                "qc": QC[f.get("qc", 0)],
+                "qc": QC.get(f.get("qc", 0), f.get("qc")),
             }
             for pk, f in models["actions.session"].items()
         ],
@@ -189,7 +190,8 @@ def dump_to_rest(items: list[dict]) -> dict[str, list[dict]]:
             {
                 "id": pk,
                 "subject": nick(f["subject"]),
-                **_pick(f, "date_time", "water_administered", "water_type", "adlib", "session"),
+                "water_type": water_type.get(f.get("water_type"), f.get("water_type")),
+                **_pick(f, "date_time", "water_administered", "adlib", "session"),
             }
             for pk, f in models["actions.wateradministration"].items()
         ],
@@ -205,13 +207,19 @@ def dump_to_rest(items: list[dict]) -> dict[str, list[dict]]:
             {
                 "id": pk,
                 "probe_insertion": f["probe_insertion"],
-                "provenance": PROVENANCE[f["provenance"]],
+                "provenance": PROVENANCE.get(f["provenance"], f["provenance"]),
                 **_pick(f, "x", "y", "z", "depth", "theta", "phi", "roll"),
             }
             for pk, f in models["experiments.trajectoryestimate"].items()
         ],
     }
     return rest
+
+
+def _listed(value) -> list:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _pick(fields: dict, *names: str) -> dict:

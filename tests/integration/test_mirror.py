@@ -15,6 +15,7 @@ from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.sources import ids
 from iblpipe.sources.alyx_dump import from_dumpdata
 from tests.alyx_fixtures import small_dump
+from tests.integration.mirror_helpers import reset
 
 MODELS = {
     "lab": "misc.lab",
@@ -84,14 +85,6 @@ def schema(prefix):
 
     yield SessionSummary, InsertionSummary
     test_schema.drop(prompt=False)
-
-
-def reset():
-    """Empty the mirror (cascading to the test's computed tables)."""
-    from iblpipe.schemas import mirror as book
-
-    for table in (subject.Subject, reference.Lab, reference.LabMember, reference.Project, book.MirroredRecord):
-        table().delete(prompt=False)
 
 
 def test_dump_mirror_counts_rerun_updates_deletes_and_invalidation(schema):

@@ -8,54 +8,12 @@ import pandas as pd
 import pytest
 
 from iblpipe import mirror as M
-from iblpipe.schemas import acquisition, ephys, reference, subject
-from iblpipe.schemas import mirror as book
+from iblpipe.schemas import acquisition, subject
 from iblpipe.sources.alyx_dump import from_dumpdata
 from iblpipe.sources.alyx_rest import read_rest
 from iblpipe.sources.one_cache import read_one_cache
 from tests.alyx_fixtures import AlyxServer, dump_to_rest, small_dump
-
-TABLES = {
-    "Lab": reference.Lab,
-    "LabMember": reference.LabMember,
-    "LabMembership": reference.LabMembership,
-    "Project": reference.Project,
-    "Subject": subject.Subject,
-    "SubjectLab": subject.SubjectLab,
-    "SubjectUser": subject.SubjectUser,
-    "Session": acquisition.Session,
-    "SessionUser": acquisition.Session.User,
-    "SessionProcedure": acquisition.Session.Procedure,
-    "SessionProject": acquisition.Session.Project,
-    "Weighing": subject.Weighing,
-    "WaterAdministration": subject.WaterAdministration,
-    "WaterRestriction": subject.WaterRestriction,
-    "ProbeInsertion": ephys.ProbeInsertion,
-    "ProbeTrajectory": ephys.ProbeTrajectory,
-}
-# What a ONE cache knows: (table, columns); the session start is only a date there.
-ONE_CACHE_COLUMNS = {
-    "Lab": ["lab_name", "lab_uuid"],
-    "Subject": ["subject_uuid", "subject_nickname"],
-    "SubjectLab": ["subject_uuid", "lab_name"],
-    "Session": ["session_uuid", "subject_uuid", "session_lab", "session_date", "session_number", "task_protocol"],
-    "SessionProject": ["session_uuid", "project_name"],
-}
-
-
-def reset():
-    for table in (subject.Subject, reference.Lab, reference.LabMember, reference.Project, book.MirroredRecord):
-        table().delete(prompt=False)
-
-
-def contents() -> dict[str, pd.DataFrame]:
-    out = {}
-    for name, table in TABLES.items():
-        frame = table().to_pandas().reset_index()
-        if name == "Session":
-            frame["session_date"] = pd.to_datetime(frame["session_start_time"]).dt.date
-        out[name] = frame.sort_values(list(frame.columns[:2])).reset_index(drop=True).astype(str)
-    return out
+from tests.integration.mirror_helpers import ONE_CACHE_COLUMNS, assert_same, contents, reset
 
 
 def one_cache_sessions(items) -> pd.DataFrame:
@@ -104,9 +62,7 @@ def test_rest_through_one_client_equals_dump(from_dump, dump_items, tmp_path, mo
     reset()
     report = M.mirror(snap)
     assert sum(report.inserted.values()) > 0
-    got = contents()
-    for name in TABLES:
-        pd.testing.assert_frame_equal(got[name], from_dump[name], obj=name)
+    assert_same(contents(), from_dump)
 
 
 def test_rest_paginates_and_needs_the_token(dump_items, tmp_path, monkeypatch):
@@ -128,13 +84,7 @@ def test_one_cache_equals_dump_for_its_columns(from_dump, dump_items, tmp_path):
     snap = read_one_cache(tmp_path)
     assert not snap.bad
     M.mirror(snap)
-    got = contents()
-    for name, columns in ONE_CACHE_COLUMNS.items():
-        pd.testing.assert_frame_equal(
-            got[name][columns].sort_values(columns).reset_index(drop=True),
-            from_dump[name][columns].sort_values(columns).reset_index(drop=True),
-            obj=name,
-        )
+    assert_same(contents(), from_dump, ONE_CACHE_COLUMNS)
     assert not len(subject.Weighing())  # never provided by a cache
 
 

@@ -1,0 +1,76 @@
+"""Helpers of the mirror tests: empty the mirror, read every mirrored table, a ONE cache from a dump."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from iblpipe.schemas import acquisition, ephys, reference, subject
+from iblpipe.schemas import mirror as book
+
+TABLES = {
+    "Lab": reference.Lab,
+    "LabMember": reference.LabMember,
+    "LabMembership": reference.LabMembership,
+    "Project": reference.Project,
+    "Subject": subject.Subject,
+    "SubjectLab": subject.SubjectLab,
+    "SubjectUser": subject.SubjectUser,
+    "Session": acquisition.Session,
+    "SessionUser": acquisition.Session.User,
+    "SessionProcedure": acquisition.Session.Procedure,
+    "SessionProject": acquisition.Session.Project,
+    "Weighing": subject.Weighing,
+    "WaterAdministration": subject.WaterAdministration,
+    "WaterRestriction": subject.WaterRestriction,
+    "ProbeInsertion": ephys.ProbeInsertion,
+    "ProbeTrajectory": ephys.ProbeTrajectory,
+}
+# Dump model -> mirrored table holding one row per record.
+MODEL_TABLES = {
+    "misc.lab": reference.Lab,
+    "misc.labmember": reference.LabMember,
+    "subjects.project": reference.Project,
+    "subjects.subject": subject.Subject,
+    "actions.session": acquisition.Session,
+    "actions.weighing": subject.Weighing,
+    "actions.wateradministration": subject.WaterAdministration,
+    "actions.waterrestriction": subject.WaterRestriction,
+    "experiments.probeinsertion": ephys.ProbeInsertion,
+    "experiments.trajectoryestimate": ephys.ProbeTrajectory,
+}
+# What a ONE cache knows: (table, columns); the session start is only a date there.
+ONE_CACHE_COLUMNS = {
+    "Lab": ["lab_name", "lab_uuid"],
+    "Subject": ["subject_uuid", "subject_nickname"],
+    "SubjectLab": ["subject_uuid", "lab_name"],
+    "Session": ["session_uuid", "subject_uuid", "session_lab", "session_date", "session_number", "task_protocol"],
+    "SessionProject": ["session_uuid", "project_name"],
+}
+
+
+def reset() -> None:
+    """Empty the mirror (cascading to anything computed from it)."""
+    for table in (subject.Subject, reference.Lab, reference.LabMember, reference.Project, book.MirroredRecord):
+        table().delete(prompt=False)
+
+
+def contents() -> dict[str, pd.DataFrame]:
+    """Every mirrored table as text, sorted, so tables from different sources compare with assert_frame_equal."""
+    out = {}
+    for name, table in TABLES.items():
+        frame = table().to_pandas().reset_index()
+        if name == "Session":
+            frame["session_date"] = pd.to_datetime(frame["session_start_time"]).dt.date
+        out[name] = frame.astype(str).sort_values(list(frame.columns)).reset_index(drop=True)
+    return out
+
+
+def assert_same(got: dict, expected: dict, columns: dict | None = None) -> None:
+    """Equal tables (all columns, or ``columns[name]`` of the tables named there)."""
+    for name in columns or expected:
+        a, b = got[name], expected[name]
+        if columns:
+            cols = columns[name]
+            a = a[cols].sort_values(cols).reset_index(drop=True)
+            b = b[cols].sort_values(cols).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, obj=name)
