@@ -110,3 +110,11 @@ def test_demo_region_counts_equal_groupby_of_raw_alf(demo):
         got = got.groupby("probe_insertion_uuid")[["n_units", "n_good"]].sum()
         assert got["n_units"].to_dict() == expected["size"].to_dict()
         assert got["n_good"].to_dict() == expected["sum"].to_dict()
+
+
+def test_demo_trial_psth_populates_every_insertion(demo):
+    result = ephys.TrialPSTH.populate({"rule_name": "ibl_label"}, suppress_errors=True)
+    assert result["error_list"] == []
+    n_good = len(ephys.UnitQuality.Unit & {"rule_name": "ibl_label", "is_good": 1})
+    units = ephys.TrialPSTH.Unit & {"psth_params": "default"}
+    assert len(units & {"event": "stimOn"}) == n_good

@@ -126,3 +126,19 @@ def test_psth_checks_inputs_and_trials_files(tmp_path, probe):
     pd.read_parquet(table).drop(columns="feedback_times").to_parquet(table)
     with pytest.raises(DataError, match="feedback_times"):
         load_trial_events(tmp_path / "alf")
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.025])
+def test_psth_equals_brainbox_calculate_peths(probe, smoothing):
+    from brainbox.singlecell import calculate_peths
+
+    from iblpipe.compute.psth import trial_psth
+
+    spikes = load_spikes(probe)
+    events = np.r_[np.linspace(20.0, 580.0, 30), 5.0 + 1e-3]  # one event whose window starts before the first spike
+    ids = np.array([0, 2, 5, 7])
+    ref, _ = calculate_peths(spikes["times"], spikes["clusters"], ids, events, 0.2, 0.5, 0.025, smoothing)
+    mine = trial_psth(spikes["times"], spikes["clusters"], ids, events, smoothing=smoothing)
+    assert np.allclose(mine.bin_times, ref["tscale"])
+    assert np.allclose(mine.mean, ref["means"]) and np.allclose(mine.std, ref["stds"])
+    assert mine.mean.sum() > 0
