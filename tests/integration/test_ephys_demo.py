@@ -1,11 +1,10 @@
 """Ephys tables on the synthetic demo lab (fixture ``demo_lab``; skipped until the demo generator provides it).
 
-Metadata rows are derived from the ALF paths here, so this test needs only the ALF files.
+Metadata comes from the demo's Alyx dump through the mirror; units from its ALF files.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 import numpy as np
@@ -14,7 +13,6 @@ import pytest
 from iblatlas.regions import BrainRegions
 
 from iblpipe.schemas import acquisition, ephys, reference, subject
-from iblpipe.sources import ids
 from iblpipe.sources.ephys import load_clusters
 
 MAX_INSERTIONS = 12  # (count) insertions of the demo lab this test populates, to stay fast
@@ -22,66 +20,40 @@ MAX_INSERTIONS = 12  # (count) insertions of the demo lab this test populates, t
 
 @pytest.fixture(scope="module")
 def demo(prefix, request):
+    """The demo dump mirrored, the first insertions' ephys populated from the demo's ALF files."""
     try:
         root = request.getfixturevalue("demo_lab")
     except pytest.FixtureLookupError:
         pytest.skip("no demo_lab fixture yet (demo generator not landed)")
-    probes = sorted(root.glob("*/Subjects/*/*/*/alf/probe*"))[:MAX_INSERTIONS]
-    if not probes:
+    from iblpipe import mirror
+    from iblpipe.sources.alyx_dump import read_dump
+
+    folders = {folder.parts[-7:-2] + (folder.name,): folder for folder in root.glob("*/Subjects/*/*/*/alf/probe*")}
+    if not folders:
         pytest.skip(f"demo lab {root} has no alf/probe* folders")
     saved = os.environ.get("IBLPIPE_DATA_ROOT")
     os.environ["IBLPIPE_DATA_ROOT"] = str(root)
     reference.BrainRegion.load()
+    assert not mirror.mirror(read_dump(root / "alyx_dump.json")).bad
+    keys = (ephys.ProbeInsertion * acquisition.Session * subject.Subject).to_dicts(order_by="probe_insertion_uuid")
+    keys = keys[:MAX_INSERTIONS]
     rows = []
-    for folder in probes:
-        lab, _, nick, date, number = folder.parts[-7:-2]
-        rows.append(
-            {
-                "lab": lab,
-                "nick": nick,
-                "date": date,
-                "number": int(number),
-                "probe": folder.name,
-                "folder": folder,
-                "pid": ids.name_uuid("probe", lab, nick, date, int(number), folder.name),
-            }
+    for k in keys:
+        date = k["session_start_time"].date().isoformat()
+        path_key = (
+            k["session_lab"],
+            "Subjects",
+            k["subject_nickname"],
+            date,
+            f"{k['session_number']:03d}",
+            k["probe_name"],
         )
-    frame = pd.DataFrame(rows)
-    reference.Lab.insert([{"lab_name": lab} for lab in frame["lab"].unique()], skip_duplicates=True)
-    mice = frame.drop_duplicates(["lab", "nick"])
-    subject.Subject.insert(
-        [{"subject_uuid": ids.subject_uuid(r.lab, r.nick), "subject_nickname": r.nick} for r in mice.itertuples()]
-    )
-    subject.SubjectLab.insert(
-        [{"subject_uuid": ids.subject_uuid(r.lab, r.nick), "lab_name": r.lab} for r in mice.itertuples()]
-    )
-    sessions = frame.drop_duplicates(["lab", "nick", "date", "number"])
-    acquisition.Session.insert(
-        [
-            {
-                "session_uuid": ids.session_uuid(r.lab, r.nick, r.date, r.number),
-                "subject_uuid": ids.subject_uuid(r.lab, r.nick),
-                "session_lab": r.lab,
-                "session_start_time": dt.datetime.fromisoformat(r.date),
-                "session_number": r.number,
-            }
-            for r in sessions.itertuples()
-        ]
-    )
-    ephys.ProbeInsertion.insert(
-        [
-            {
-                "probe_insertion_uuid": r.pid,
-                "session_uuid": ids.session_uuid(r.lab, r.nick, r.date, r.number),
-                "probe_name": r.probe,
-            }
-            for r in frame.itertuples()
-        ]
-    )
-    result = ephys.Clusters.populate(suppress_errors=True)
+        rows.append({"pid": k["probe_insertion_uuid"], "folder": folders[path_key]})  # every insertion has its folder
+    restriction = [{"probe_insertion_uuid": k["probe_insertion_uuid"]} for k in keys]
+    result = ephys.Clusters.populate(restriction, suppress_errors=True)
     ephys.UnitQuality.populate()
     ephys.RegionUnits.populate()
-    yield {"insertions": frame, "errors": result["error_list"]}
+    yield {"insertions": pd.DataFrame(rows), "errors": result["error_list"]}
     if saved is None:
         os.environ.pop("IBLPIPE_DATA_ROOT", None)
     else:
