@@ -129,6 +129,7 @@ class Clusters(dj.Imported):
         """
 
     def make_fetch(self, key):
+        reference.BrainRegion.ensure_loaded()  # a no-op after the first insertion of a fresh pipeline
         return (str(probe_folder(key)),)
 
     def make_compute(self, key, folder):
@@ -150,8 +151,6 @@ class Clusters(dj.Imported):
             known = (reference.BrainRegion & [{"brain_region_id": int(i)} for i in ids]).to_arrays("brain_region_id")
             unknown = sorted(set(int(i) for i in ids) - set(int(i) for i in known))
             if unknown:
-                if not len(reference.BrainRegion()):
-                    raise DataError("reference.BrainRegion is empty: run reference.BrainRegion.load() first")
                 raise DataError(
                     f"{probe_folder(key) / 'clusters.brainLocationIds_ccf_2017.npy'}: region ids {unknown[:5]} "
                     "(field brainLocationIds_ccf_2017) are not in the Allen CCF 2017 ontology"

@@ -122,6 +122,12 @@ class BrainRegion(CaseSensitive, dj.Manual):
         """
 
     @classmethod
+    def ensure_loaded(cls) -> None:
+        """Load the ontology if the table is empty (called by the ephys imports, so populate just works)."""
+        if not len(cls()):
+            cls.load()
+
+    @classmethod
     def load(cls) -> int:
         """Insert the iblatlas ontology and its closure in bulk unless already complete; return rows added."""
         from iblpipe.sources.atlas import allen_ontology
