@@ -97,6 +97,11 @@ def test_cli_ingest_dump_twice_then_refuses_mass_delete(prefix, dump_items, tmp_
     assert "session 24" in first.stdout and "subject 6" in first.stdout
     second = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}")
     assert second.returncode == 0 and "nothing changed" in second.stdout
+    weighings = [it["pk"] for it in dump_items if it["model"] == "actions.weighing"][:3]
+    path.write_text(json.dumps([it for it in dump_items if it["pk"] not in weighings]))
+    dry = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}", "--dry-run")
+    assert dry.returncode == 0 and "would change" in dry.stdout and "deleted: weighing 3" in dry.stdout
+    assert len(subject.Weighing()) == 24
     path.write_text(json.dumps([it for it in dump_items if it["model"] != "actions.session"]))
     refused = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}")
     assert refused.returncode == 2 and "refusing to delete" in refused.stderr and "session: 24 of 24" in refused.stderr
