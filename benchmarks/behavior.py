@@ -1,0 +1,201 @@
+"""Benchmark: behaviour populate, and one mouse's trials from the database vs ONE vs the raw driver.
+
+    python -m benchmarks.behavior --mice 20 --sessions 30 --trials 600
+
+Writes a synthetic ALF lab (learning mice, ``tests.behavior_lab``) and its ONE
+cache in a temporary folder, registers the sessions under a private prefix and
+times:
+
+(a) populate of every behaviour table (Trials -> PsychometricFit, ReactionTime
+    -> BehaviorHistory -> DailySummary, TrainingStatus -> LearningCurve);
+(b) one mouse's whole trial history: ``(Trials.Trial & mouse).to_pandas()``,
+    the documented fast path ``behavior.fetch_trials(mouse)``, and ONE
+    (``One(cache_dir).load_object(eid, 'trials')`` for each of its sessions,
+    with ``check_hash=False`` and, on a few sessions, with ONE's defaults);
+(c) the raw pymysql SELECT of the same rows into a DataFrame.
+
+Goals (issue 5): the fast path at least 20x faster than ONE and within 2x of (c).
+PASS/FAIL uses ONE without md5 checks (the stricter comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+GOAL_VS_ONE = 20.0  # (ratio) DataJoint fetch at least this many times faster than ONE
+GOAL_VS_RAW = 2.0  # (ratio) DataJoint fetch at most this many times slower than the raw driver
+LAB = "benchlab"
+ONE_DEFAULT_SESSIONS = 3  # (count) sessions loaded with ONE's defaults (md5 check on every file: slow)
+
+
+def build_lab(root: Path, n_mice: int, n_sessions: int, n_trials: int) -> list[dict]:
+    """Write every mouse's sessions (training, then biased, then ephys); return their metadata."""
+    from iblpipe.sources import ids
+    from iblpipe.sources.alf import session_path
+    from tests.behavior_lab import PROTOCOLS, make_trials, write_trials
+
+    rows = []
+    for m in range(n_mice):
+        mouse = f"BB{m:03d}"
+        for s in range(n_sessions):
+            date = (dt.date(2024, 1, 1) + dt.timedelta(days=s)).isoformat()
+            skill = min(1.0, s / 10)
+            kind = "training" if s < 12 else "biased" if s < 20 else "ephys"
+            trials = make_trials(
+                m * 1000 + s,
+                n_trials,
+                threshold=40 - 28 * skill,
+                lapse=0.3 - 0.27 * skill,
+                bias=5 * (1 - skill),
+                biased=kind != "training",
+            )
+            write_trials(session_path(root, LAB, mouse, date, 1), trials)
+            rows.append(
+                {
+                    "mouse": mouse,
+                    "date": date,
+                    "protocol": PROTOCOLS[kind],
+                    "subject_uuid": ids.subject_uuid(LAB, mouse),
+                    "session_uuid": ids.session_uuid(LAB, mouse, date, 1),
+                }
+            )
+    return rows
+
+
+def register(rows: list[dict]) -> None:
+    """Insert Lab, Subject, SubjectLab and Session rows in bulk."""
+    from iblpipe.schemas import acquisition, reference, subject
+
+    frame = pd.DataFrame(rows)
+    reference.Lab.insert1({"lab_name": LAB}, skip_duplicates=True)
+    mice = frame.drop_duplicates("mouse")
+    subject.Subject.insert([{"subject_uuid": r.subject_uuid, "subject_nickname": r.mouse} for r in mice.itertuples()])
+    subject.SubjectLab.insert([{"subject_uuid": r.subject_uuid, "lab_name": LAB} for r in mice.itertuples()])
+    acquisition.Session.insert(
+        [
+            {
+                "session_uuid": r.session_uuid,
+                "subject_uuid": r.subject_uuid,
+                "session_lab": LAB,
+                "session_start_time": dt.datetime.fromisoformat(r.date) + dt.timedelta(hours=10),
+                "session_number": 1,
+                "task_protocol": r.protocol,
+            }
+            for r in frame.itertuples()
+        ]
+    )
+
+
+def timed(func, runs: int) -> tuple[float, object]:
+    """Median wall time (s) of ``runs`` calls, and the last result."""
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def raw_select(query) -> pd.DataFrame:
+    """The same SELECT straight through the driver (DataJoint's pymysql connection), no decoding at all."""
+    cursor = query.connection.query(query.make_sql())
+    names = [d[0] for d in cursor.description]
+    return pd.DataFrame.from_records(list(cursor.fetchall()), columns=names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mice", type=int, default=10, help="mice (default 10)")
+    parser.add_argument("--sessions", type=int, default=30, help="sessions per mouse (default 30)")
+    parser.add_argument("--trials", type=int, default=600, help="trials per session (default 600)")
+    parser.add_argument("--runs", type=int, default=5, help="timed repetitions of each fetch (default 5)")
+    parser.add_argument("--prefix", default="bench_behavior_", help="schema prefix, dropped at the end")
+    args = parser.parse_args(argv)
+
+    from one.alf.cache import make_parquet_db
+    from one.api import One
+
+    from iblpipe import schemas
+
+    schemas.drop(args.prefix)
+    schemas.activate(args.prefix)
+    from iblpipe.schemas import acquisition, behavior, subject
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+            start = time.perf_counter()
+            rows = build_lab(root, args.mice, args.sessions, args.trials)
+            register(rows)
+            print(
+                f"lab: {args.mice} mice x {args.sessions} sessions x {args.trials} trials "
+                f"written and registered in {time.perf_counter() - start:.1f} s"
+            )
+
+            tables = (
+                behavior.Trials,
+                behavior.PsychometricFit,
+                behavior.ReactionTime,
+                behavior.BehaviorHistory,
+                behavior.DailySummary,
+                behavior.TrainingStatus,
+                behavior.LearningCurve,
+            )
+            total = 0.0
+            for table in tables:
+                start = time.perf_counter()
+                table.populate(display_progress=False)
+                took = time.perf_counter() - start
+                total += took
+                print(f"(a) populate {table.__name__:16s} {took:7.1f} s  ({len(table())} rows)")
+            print(f"(a) populate, all behaviour tables: {total:.1f} s for {len(behavior.Trials.Trial())} trials")
+
+            make_parquet_db(root, hash_ids=False, hash_files=True)  # md5s in the cache: no mismatch warnings
+            one = One(cache_dir=root, mode="local")
+            mouse = acquisition.Session * subject.Subject & {"subject_nickname": "BB000"}
+            paths = [f"{LAB}/Subjects/BB000/{r['date']}/001" for r in rows if r["mouse"] == "BB000"]
+            query = behavior.Trials.Trial & mouse
+
+            t_pandas, expected = timed(query.to_pandas, args.runs)
+            t_fast, got = timed(lambda: behavior.fetch_trials(mouse), args.runs)
+            t_raw, raw = timed(lambda: raw_select(query), args.runs)
+            eids = [one.path2eid(root / p) for p in paths]
+            t_one, loaded = timed(
+                lambda: [one.load_object(eid, "trials", check_hash=False) for eid in eids], max(1, args.runs // 2)
+            )
+            sample = eids[:ONE_DEFAULT_SESSIONS]
+            t_default, _ = timed(lambda: [one.load_object(eid, "trials") for eid in sample], 1)
+            t_default *= len(eids) / len(sample)  # extrapolated: ONE's default md5 check is slow
+            same = got.equals(expected)
+            n = len(got)
+            print(f"(b) one mouse, {len(paths)} sessions, {n} trials:")
+            print(f"    to_pandas()          {t_pandas * 1000:8.1f} ms")
+            print(f"    fetch_trials()       {t_fast * 1000:8.1f} ms   (equals to_pandas: {same})")
+            print(
+                f"    ONE load_object      {t_one * 1000:8.1f} ms   ({sum(len(t['choice']) for t in loaded)} trials, check_hash=False)"
+            )
+            print(f"    ONE load_object      {t_default * 1000:8.1f} ms   (ONE defaults, from {len(sample)} sessions)")
+            print(f"(c) raw pymysql SELECT   {t_raw * 1000:8.1f} ms   ({len(raw)} rows)")
+            vs_one, vs_raw = t_one / t_fast, t_fast / t_raw
+            ok = vs_one >= GOAL_VS_ONE and vs_raw <= GOAL_VS_RAW and same
+            print(
+                f"fetch_trials: {vs_one:.1f}x faster than ONE without md5 checks, {t_default / t_fast:.0f}x than ONE's "
+                f"defaults (goal >= {GOAL_VS_ONE:.0f}x), "
+                f"{vs_raw:.2f}x the raw driver (goal <= {GOAL_VS_RAW:.0f}x): {'PASS' if ok else 'FAIL'}"
+            )
+            return 0 if ok else 1
+    finally:
+        schemas.drop(args.prefix)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
