@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from iblpipe.commands._common import not_available
+from iblpipe.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -15,10 +15,54 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="generate a synthetic lab, or run the whole pipeline on it")
     demosub = p.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     gen = demosub.add_parser("generate", help="write a synthetic lab: Alyx dump, ALF files, ONE cache")
-    gen.set_defaults(func=not_available("demo generate", 3))
+    gen.add_argument("--out", required=True, help="output directory (must be empty unless --force)")
+    gen.add_argument("--labs", default=3, help="number of labs (default: 3)")
+    gen.add_argument("--mice", default=12, help="number of mice over all labs (default: 12)")
+    gen.add_argument("--seed", default=0, help="random seed; same seed, same bytes (default: 0)")
+    gen.add_argument("--max-sessions", default=None, help="cap sessions per mouse (small, fast labs)")
+    gen.add_argument("--force", action="store_true", help="clear a non-empty --out first")
+    gen.set_defaults(func=generate_lab)
     run = demosub.add_parser("run", help="generate, ingest, populate, plot and show the status, end to end")
     run.add_argument("--out", default="demo-lab", help="directory of the synthetic lab (default: demo-lab)")
     run.set_defaults(func=run_demo)
+
+
+def _integer(option: str, text: str | int | None) -> int | None:
+    """An integer option value, or a one-line ConfigError naming the option."""
+    if text is None or isinstance(text, int):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{option} must be an integer, got {text!r}") from None
+
+
+def generate_lab(args: argparse.Namespace) -> int:
+    """Write the synthetic lab; a progress bar per mouse on a TTY."""
+    import sys
+
+    from tqdm import tqdm
+
+    from iblpipe.demo.build import check_args, generate
+
+    labs, mice = _integer("--labs", args.labs), _integer("--mice", args.mice)
+    seed, max_sessions = _integer("--seed", args.seed), _integer("--max-sessions", args.max_sessions)
+    check_args(labs, mice, seed, max_sessions)
+    with tqdm(total=mice, unit="mouse", disable=not sys.stderr.isatty(), desc="demo lab") as bar:
+        summary = generate(
+            args.out,
+            labs=labs,
+            mice=mice,
+            seed=seed,
+            max_sessions=max_sessions,
+            force=args.force,
+            progress=bar.update,
+        )
+    print(
+        f"wrote {summary.out}: {summary.labs} labs, {summary.mice} mice, {summary.sessions} sessions, "
+        f"{summary.trials} trials, {summary.probes} probe insertions"
+    )
+    return 0
 
 
 def demo_stages(out: Path) -> list[tuple[str, list[str]]]:
