@@ -18,6 +18,11 @@ system-deps:
 	    echo "installing mariadb-server"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null; \
 	  else echo "mariadbd not found: install mariadb-server, or set DJ_HOST/DJ_USER/DJ_PASS to your MySQL" >&2; exit 2; fi; \
 	fi
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (headless test of the report page)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: the report page test will skip (install chromium as root to run it)" >&2; fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps

@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
-from iblpipe.commands._common import not_available
+import argparse
+import sys
+
+from iblpipe.commands._common import activate
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plot", help="draw per-mouse performance figures and the lab report")
-    p.set_defaults(func=not_available("plot", 8))
+    p = sub.add_parser(
+        "plot",
+        help="draw per-mouse performance figures and the lab report",
+        description=(
+            "Draw <out>/<lab>/<subject>.png for every mouse whose inputs changed since its last figure "
+            "(report.MouseFigure), then write <out>/index.html and <out>/<lab>/index.html."
+        ),
+    )
+    p.add_argument("--subject", nargs="+", metavar="NICKNAME", help="draw only these mice (the index still lists all)")
+    p.add_argument("--out", metavar="DIR", help="report folder (default: $IBLPIPE_REPORT_DIR or $IBLPIPE_HOME/report)")
+    p.add_argument("--force", action="store_true", help="redraw every figure, changed or not")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from iblpipe import settings
+    from iblpipe.schemas import report
+
+    activate(args)
+    out = settings.report_dir(args.out)
+
+    def progress(items):
+        return tqdm(items, desc="figures", unit="mouse", disable=not sys.stderr.isatty())
+
+    result = report.draw_report(out, args.subject, force=args.force, progress=progress)
+    print(f"drew {len(result.drawn)} figures, {len(result.unchanged)} unchanged")
+    for name in result.drawn:
+        print(f"  drew {name}")
+    print(f"report: {result.pages[0]}")
+    return 0
