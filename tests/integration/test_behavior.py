@@ -294,7 +294,7 @@ def test_daily_summary_and_learning_curve(prefix, lab):
     assert trained["n_sessions"] == upto["n_sessions"].sum() and trained["n_trials"] == upto["n_trials"].sum()
 
 
-def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab):
+def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab, tmp_path):
     _populate_subject_tables()
     mouse = subject.Subject & {"subject_nickname": "LRN001"}
     before = (behavior.TrainingStatus * mouse).to_pandas().reset_index()
@@ -316,6 +316,8 @@ def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab):
     merged = before.merge(after, on="session_date", suffixes=("_before", "_after"))
     earlier = merged[merged["session_date"] < changed_date]
     assert (earlier["training_status_before"] == earlier["training_status_after"]).all()
+    recomputed = {d.isoformat(): s for d, s in zip(after["session_date"], after["training_status"], strict=True)}
+    assert recomputed == _reference_statuses(tmp_path, "LRN001")  # later dates follow the new trials
     assert len(merged) == len(before) == len(after)
     others = fits_before.drop(index=key["session_uuid"], level="session_uuid")
     pd.testing.assert_frame_equal(fits_after.drop(index=key["session_uuid"], level="session_uuid"), others)
