@@ -20,6 +20,7 @@ def register(sub) -> None:
     gen.add_argument("--mice", default=12, help="number of mice over all labs (default: 12)")
     gen.add_argument("--seed", default=0, help="random seed; same seed, same bytes (default: 0)")
     gen.add_argument("--max-sessions", default=None, help="cap sessions per mouse (small, fast labs)")
+    gen.add_argument("--workers", default=1, help="processes simulating mice in parallel (default: 1)")
     gen.add_argument("--force", action="store_true", help="clear a non-empty --out first")
     gen.set_defaults(func=generate_lab)
     run = demosub.add_parser("run", help="generate, ingest, populate, plot and show the status, end to end")
@@ -47,7 +48,8 @@ def generate_lab(args: argparse.Namespace) -> int:
 
     labs, mice = _integer("--labs", args.labs), _integer("--mice", args.mice)
     seed, max_sessions = _integer("--seed", args.seed), _integer("--max-sessions", args.max_sessions)
-    check_args(labs, mice, seed, max_sessions)
+    workers = _integer("--workers", args.workers)
+    check_args(labs, mice, seed, max_sessions, workers)
     with tqdm(total=mice, unit="mouse", disable=not sys.stderr.isatty(), desc="demo lab") as bar:
         summary = generate(
             args.out,
@@ -56,6 +58,7 @@ def generate_lab(args: argparse.Namespace) -> int:
             seed=seed,
             max_sessions=max_sessions,
             force=args.force,
+            workers=workers,
             progress=bar.update,
         )
     print(

@@ -16,8 +16,10 @@ The same arguments give byte-identical files.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from iblpipe.demo.lab import lab_names, lab_users, mouse_specs
-from iblpipe.demo.mouse import WATER_TYPE_SESSION, WATER_TYPE_SUPPLEMENT, MouseResult, simulate_mouse
+from iblpipe.demo.mouse import WATER_TYPE_SESSION, WATER_TYPE_SUPPLEMENT, simulate_mouse
 from iblpipe.errors import ConfigError
 from iblpipe.sources.ids import lab_uuid, name_uuid
 
@@ -34,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 MAX_LABS = 100  # (labs) largest --labs accepted
 MAX_MICE = 5000  # (mice) largest --mice accepted
+MAX_WORKERS = 64  # (processes) largest --workers accepted
 PROJECT = ("iblpipe_demo", "The synthetic lab written by `iblpipe demo generate`")
 CACHE_ORIGIN = "iblpipe demo generate"
 CACHE_DATE = "2025-01-01 00:00"  # fixed ``date_created`` of the cache tables (reproducible bytes)
@@ -53,7 +56,7 @@ class Summary:
     seed: int
 
 
-def check_args(labs: int, mice: int, seed: int, max_sessions: int | None) -> None:
+def check_args(labs: int, mice: int, seed: int, max_sessions: int | None, workers: int = 1) -> None:
     """Raise ConfigError naming the bad argument."""
     if not isinstance(labs, int) or not 1 <= labs <= MAX_LABS:
         raise ConfigError(f"--labs must be an integer from 1 to {MAX_LABS}, got {labs!r}")
@@ -63,6 +66,8 @@ def check_args(labs: int, mice: int, seed: int, max_sessions: int | None) -> Non
         raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
     if max_sessions is not None and (not isinstance(max_sessions, int) or max_sessions < 3):
         raise ConfigError(f"--max-sessions must be an integer >= 3, got {max_sessions!r}")
+    if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers must be an integer from 1 to {MAX_WORKERS}, got {workers!r}")
 
 
 def prepare_out(out: str | os.PathLike, force: bool) -> Path:
@@ -183,6 +188,7 @@ def generate(
     seed: int = 0,
     max_sessions: int | None = None,
     force: bool = False,
+    workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Write a synthetic lab under ``out``; return what was written.
@@ -196,9 +202,10 @@ def generate(
     seed : the random seed; the same arguments give byte-identical files.
     max_sessions : cap on sessions per mouse (small, fast labs for tests), None = whole lives.
     force : clear a non-empty ``out`` first.
+    workers : processes simulating mice in parallel (the output does not depend on it).
     progress : called with 1 after each mouse (e.g. ``tqdm.update``).
     """
-    check_args(labs, mice, seed, max_sessions)
+    check_args(labs, mice, seed, max_sessions, workers)
     root = prepare_out(out, force)
     region_ids = _region_ids()
     specs = mouse_specs(labs, mice, seed)
@@ -208,9 +215,11 @@ def generate(
     datasets: list[dict] = []
     truths = []
     n_trials = n_probes = 0
+    simulate = functools.partial(simulate_mouse, out=root, seed=seed, max_sessions=max_sessions, region_ids=region_ids)
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
     try:
-        for spec in specs:
-            result: MouseResult = simulate_mouse(spec, root, seed, max_sessions, region_ids)
+        results = pool.imap(simulate, specs) if pool else map(simulate, specs)
+        for spec, result in zip(specs, results, strict=True):
             dump.write(result.records)
             sessions += result.sessions
             datasets += result.datasets
@@ -222,6 +231,8 @@ def generate(
                 progress(1)
     finally:
         dump.close()
+        if pool:
+            pool.terminate()
     write_cache(root, sessions, datasets)
     truth = {
         "generator_version": GENERATOR_VERSION,
