@@ -16,8 +16,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pandas as pd
 
 from iblpipe.demo import ephys
 from iblpipe.demo.lab import MouseSpec
@@ -79,7 +78,7 @@ def _write_trials(alf: Path, trials: dict[str, np.ndarray]) -> list[Path]:
     alf.mkdir(parents=True, exist_ok=True)
     table = {"intervals_0": trials["intervals"][:, 0], "intervals_1": trials["intervals"][:, 1]}
     table.update({k: v for k, v in trials.items() if k != "intervals"})
-    pq.write_table(pa.table(table), alf / "_ibl_trials.table.pqt")
+    pd.DataFrame(table).to_parquet(alf / "_ibl_trials.table.pqt", index=False)  # iblutil needs pandas metadata
     files = [alf / "_ibl_trials.table.pqt"]
     for name in TRIAL_NPY:
         np.save(alf / f"_ibl_trials.{name}.npy", trials[name])
