@@ -14,7 +14,7 @@ import os
 import sys
 
 from iblpipe import __version__
-from iblpipe.errors import IblpipeError
+from iblpipe.errors import ConfigError, IblpipeError
 
 logger = logging.getLogger("iblpipe.cli")
 
@@ -62,15 +62,21 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    dj_level = logging.DEBUG if verbose > 1 else logging.WARNING
+    # DataJoint logs at INFO while it is imported ("Loading configuration from ..."), before its level is ours
+    handler.addFilter(lambda record: record.levelno >= dj_level or not record.name.startswith("datajoint"))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    import datajoint  # noqa: F401  (its import installs a stdout handler; replace it now)
+    try:
+        import datajoint  # noqa: F401  (its import installs a stdout handler; replace it now)
+    except ValueError as exc:  # pydantic's ValidationError of a bad DJ_* variable, e.g. DJ_PORT=abc
+        raise ConfigError(f"bad DataJoint setting: {_one_line(exc)}") from None
 
     dj_logger = logging.getLogger("datajoint")
     dj_logger.handlers = []
     dj_logger.propagate = True
-    dj_logger.setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    dj_logger.setLevel(dj_level)
     for noisy in ("urllib3", "matplotlib", "PIL", "fontTools", "one", "iblutil"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -80,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJ_IGNORE_CONFIG_FILE", "true") if not _has_datajoint_json() else None
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose, args.quiet)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
     try:
+        setup_logging(args.verbose, args.quiet)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
         return int(args.func(args) or 0)
     except IblpipeError as exc:
         logger.error("%s", exc)
@@ -92,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted")
         return EXIT_INTERRUPTED
+
+
+def _one_line(exc: Exception) -> str:
+    """A validation error as one line: ``DJ_PORT='abc': Input should be a valid integer ...``."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in errors())
+    return " ".join(str(exc).split())
 
 
 def _has_datajoint_json() -> bool:

@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from iblpipe.errors import DatabaseUnavailable
+from iblpipe.errors import ConfigError, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,22 @@ def _find_datajoint_json(start: Path | None = None) -> Path | None:
     return None
 
 
-def _split_host(host: str, port: int | None) -> tuple[str, int]:
+def _port(value, origin: str) -> int:
+    """A TCP port number, or a one-line ConfigError naming where the bad value came from."""
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"database port {value!r} (from {origin}) is not a number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"database port {port} (from {origin}) is outside 1-65535")
+    return port
+
+
+def _split_host(host: str, port, origin: str) -> tuple[str, int]:
     if ":" in host and port is None:
         name, _, p = host.rpartition(":")
-        return name, int(p)
-    return host, int(port or 3306)
+        return name, _port(p, origin)
+    return host, _port(port or 3306, origin)
 
 
 def resolve(
@@ -64,10 +75,10 @@ def resolve(
     import datajoint as dj
 
     if host:
-        h, p = _split_host(host, port)
+        h, p = _split_host(host, port, "arguments")
         return ConnectionSpec(h, p, user or dj.config["database.user"] or "root", password or "", "arguments")
     if os.environ.get("DJ_HOST"):
-        h, p = _split_host(os.environ["DJ_HOST"], int(os.environ["DJ_PORT"]) if os.environ.get("DJ_PORT") else None)
+        h, p = _split_host(os.environ["DJ_HOST"], os.environ.get("DJ_PORT") or None, "environment")
         return ConnectionSpec(
             h,
             p,
@@ -77,7 +88,7 @@ def resolve(
         )
     if _find_datajoint_json() is not None:
         cfg = dj.config
-        h, p = _split_host(cfg["database.host"], cfg["database.port"])
+        h, p = _split_host(cfg["database.host"], cfg["database.port"], "datajoint.json")
         return ConnectionSpec(
             h, p, user or cfg["database.user"] or "root", password or cfg["database.password"] or "", "datajoint.json"
         )
