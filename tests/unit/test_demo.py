@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -57,7 +60,12 @@ def dump(demo_lab):
 
 def test_same_seed_same_bytes_other_seed_other_lab(tmp_path):
     generate(tmp_path / "a", seed=3, **TINY)
-    generate(tmp_path / "b", seed=3, workers=2, **TINY)  # parallel mice, same bytes
+    # another process (another str hash seed) through the CLI, with parallel mice: same bytes
+    argv = [sys.executable, "-m", "iblpipe", "demo", "generate", "--out", str(tmp_path / "b"), "--seed", "3"]
+    argv += ["--workers", "2", *(f"--{k.replace('_', '-')}={v}" for k, v in TINY.items())]
+    env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
     generate(tmp_path / "c", seed=4, **TINY)
     a, b, c = digest(tmp_path / "a"), digest(tmp_path / "b"), digest(tmp_path / "c")
     assert len(a) > 50
@@ -90,6 +98,7 @@ def test_one_loads_every_session_and_eids_are_the_shared_ids(one, demo_lab):
 
 
 def test_file_names_pass_alf_spec(demo_lab):
+    from one.alf import spec
     from one.alf.path import full_path_parts
 
     files = [p for p in demo_lab.glob("*/Subjects/*/*/*/**/*") if p.is_file()]
@@ -97,6 +106,43 @@ def test_file_names_pass_alf_spec(demo_lab):
     for p in files:
         parts = full_path_parts(p, as_dict=True, assert_valid=True)
         assert parts["subject"] and parts["object"] and parts["attribute"]
+        assert spec.is_valid(p.name), p
+    sessions = {p.parent for p in demo_lab.glob("*/Subjects/*/*/*/alf")}
+    assert sessions and all(spec.is_session_path(s) for s in sessions)
+
+
+def test_cache_tables_list_what_make_parquet_db_finds(demo_lab, tmp_path):
+    """Same sessions, datasets, columns and dtypes as ``one.alf.cache.make_parquet_db``, with three differences.
+
+    Ours (1) use uuid eids from ``iblpipe.sources.ids`` (make_parquet_db: path ids or random-hash ids),
+    so Alyx dump pks, ONE eids and mirror uuids are one id; (2) fill task_protocol and projects (it leaves
+    them empty); (3) add Alyx's default_revision column (ONE warns per dataset without it).
+    """
+    from one.alf.cache import make_parquet_db
+
+    ref_sessions, ref_datasets = (
+        pd.read_parquet(p) for p in make_parquet_db(demo_lab, out_dir=tmp_path, hash_ids=False)
+    )
+    sessions, datasets = pd.read_parquet(demo_lab / "sessions.pqt"), pd.read_parquet(demo_lab / "datasets.pqt")
+    assert list(sessions.columns) == [c for c in ref_sessions.columns if c != "id"]
+    assert sessions.dtypes.to_dict() == ref_sessions.drop(columns="id").dtypes.to_dict()
+    folder = ["lab", "subject", "date", "number"]
+    assert sorted(map(tuple, sessions[folder].astype(str).to_numpy())) == sorted(
+        map(tuple, ref_sessions[folder].astype(str).to_numpy())
+    )
+    assert (sessions["task_protocol"] != "").all() and (ref_sessions["task_protocol"] == "").all()
+    assert list(datasets.columns) == [*(c for c in ref_datasets.columns if c not in ("eid", "id")), "default_revision"]
+    by_eid = sessions[folder].astype(str).agg("/".join, axis=1)
+    ours = {
+        (by_eid[eid], rel, int(size))
+        for (eid, _), rel, size in zip(datasets.index, datasets["rel_path"], datasets["file_size"], strict=True)
+    }
+    ref_folder = ref_sessions.set_index("id")[folder].astype(str).agg("/".join, axis=1)
+    ref = {
+        (ref_folder[eid], rel, int(size))
+        for eid, rel, size in zip(ref_datasets["eid"], ref_datasets["rel_path"], ref_datasets["file_size"], strict=True)
+    }
+    assert ours == ref
 
 
 def test_dump_uses_alyx_models_and_consistent_keys(dump, one):
@@ -227,7 +273,8 @@ def test_cli_refuses_non_empty_out_and_bad_args(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--force" in err[0]
     assert (tmp_path / "keep.txt").exists()
-    for bad in (["--mice", "x"], ["--mice", "0"], ["--labs", "-1"], ["--seed", "1.5"]):
+    bad_args = (["--mice", "x"], ["--mice", "0"], ["--labs", "-1"], ["--seed", "1.5"], ["--seed", "-2"])
+    for bad in (*bad_args, ["--max-sessions", "2"], ["--workers", "0"], ["--labs", "101"]):
         assert cli.main(["demo", "generate", "--out", str(tmp_path / "new"), *bad]) == cli.EXIT_USAGE
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and bad[0] in err[0], err
