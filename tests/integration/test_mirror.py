@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import uuid
 
 import datajoint as dj
@@ -152,6 +153,46 @@ def test_dump_mirror_counts_rerun_updates_deletes_and_invalidation(schema):
     # populate recomputes the invalidated row with the new protocol
     summary.populate()
     assert (summary & session_key).fetch1("protocol_length") == len("_iblrig_tasks_biasedChoiceWorld6.4.0")
+
+
+def test_changed_subject_invalidates_its_sessions_computed_rows_and_logs_them(schema, caplog):
+    summary, _ = schema
+    reset()
+    items = small_dump()
+    M.mirror(from_dumpdata(items))
+    summary.populate()
+    n_summary = len(summary())
+    edited = copy.deepcopy(items)
+    mouse = next(it for it in edited if it["model"] == "subjects.subject")
+    mouse["fields"]["birth_date"] = "2023-12-01"
+    key = {"subject_uuid": uuid.UUID(mouse["pk"])}
+    n_sessions = len(acquisition.Session & key)
+    others = (summary - (acquisition.Session & key).proj()).to_pandas()
+    with caplog.at_level(logging.INFO, logger="iblpipe.mirror"):
+        report = M.mirror(from_dumpdata(edited))
+    assert dict(report.updated) == {"subject": 1} and not report.inserted and not report.deleted
+    assert report.invalidated == {
+        "mirrortest.__session_summary": n_sessions,
+        "mirrortest.__session_summary__part": n_sessions,
+    }
+    assert str((subject.Subject & key).fetch1("subject_birth_date")) == "2023-12-01"
+    assert len(acquisition.Session & key) == n_sessions  # metadata (manual) rows stay
+    assert len(summary()) == n_summary - n_sessions
+    assert summary.to_pandas().equals(others)
+    logged = [r.getMessage() for r in caplog.records if r.name == "iblpipe.mirror"]
+    assert any(f"invalidated {n_sessions} rows of mirrortest.__session_summary " in m for m in logged), logged
+    summary.populate()
+    assert len(summary()) == n_summary
+
+
+def test_empty_source_is_refused(schema):
+    reset()
+    items = small_dump()
+    M.mirror(from_dumpdata(items))
+    with pytest.raises(M.MassDeleteRefused, match=r"subject: 6 of 6 \(100 percent.*session: 24 of 24"):
+        M.mirror(from_dumpdata([]))
+    assert len(subject.Subject()) == 6 and len(acquisition.Session()) == 24
+    assert M.mirror(from_dumpdata(items)).changed is False
 
 
 def test_mass_delete_refused_and_failed_run_changes_nothing(schema):
