@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = build_lab(root, args.insertions, args.clusters, args.spikes)
             register(rows)
             print(f"wrote and registered {len(rows)} insertions: {time.perf_counter() - t0:.1f} s")
-            for table in (ephys.Clusters, ephys.UnitQuality, ephys.RegionUnits):
+            for table in (ephys.Clusters, ephys.UnitQuality, ephys.RegionRollup):
                 t0 = time.perf_counter()
                 table.populate(display_progress=False)
                 print(f"{table.__name__}.populate: {time.perf_counter() - t0:.1f} s, {len(table())} rows")

@@ -75,10 +75,20 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
 
     dj_logger = logging.getLogger("datajoint")
     dj_logger.handlers = []
+    dj_logger.filters = [_drop_by_design_warnings]
     dj_logger.propagate = True
     dj_logger.setLevel(dj_level)
     for noisy in ("urllib3", "matplotlib", "PIL", "fontTools", "one", "iblutil"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+# DataJoint warnings that describe our tables as designed, not a problem: per-date and per-block tables keep
+# non-foreign-key attributes in their primary key, so their job is the whole subject or session (one make).
+BY_DESIGN_WARNINGS = ("Ignoring non-FK primary key attribute",)
+
+
+def _drop_by_design_warnings(record: logging.LogRecord) -> bool:
+    return not any(text in record.getMessage() for text in BY_DESIGN_WARNINGS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from iblpipe.errors import ConfigError
@@ -84,6 +85,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from iblpipe.cli import build_parser, main
 
     out = Path(args.out).resolve()
+    os.environ["IBLPIPE_DATA_ROOT"] = str(out)  # the demo's ALF files, for populate
     prefix = ["--prefix", args.prefix] if getattr(args, "prefix", None) else []
     missing = []
     for title, argv in demo_stages(out):

@@ -2,9 +2,88 @@
 
 from __future__ import annotations
 
-from iblpipe.commands._common import not_available
+import argparse
+import contextlib
+import fcntl
+import logging
+import os
+import time
+
+from iblpipe.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("nightly", help="ingest, populate and plot: the one command for cron")
-    p.set_defaults(func=not_available("nightly", 7))
+    from iblpipe.commands.populate import add_worker_options
+
+    p = sub.add_parser(
+        "nightly",
+        help="ingest, populate and plot: the one command for cron",
+        description=(
+            "Mirror the configured source (--source or $IBLPIPE_SOURCE), populate every table once, then draw "
+            "the figures of mice whose data changed and rewrite the report pages. A failed ingest stops the run; "
+            "failed populate keys are reported (exit 1) but the figures are still drawn. Only one nightly runs "
+            "per $IBLPIPE_HOME at a time."
+        ),
+    )
+    p.add_argument("--source", help="dump:FILE, alyx:URL or one-cache:DIR (default: $IBLPIPE_SOURCE)")
+    p.add_argument("--alyx-user", help="Alyx username for alyx:URL (password from $ALYX_PASSWORD or ONE's params)")
+    p.add_argument("--skip-ingest", action="store_true", help="populate and plot only")
+    p.add_argument("--skip-plot", action="store_true", help="ingest and populate only")
+    p.add_argument("--out", metavar="DIR", help="report folder (default: $IBLPIPE_REPORT_DIR or $IBLPIPE_HOME/report)")
+    add_worker_options(p)
+    p.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def single_instance(path):
+    """Hold an exclusive lock on ``path`` (yield True), or yield False when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield True
+
+
+def run(args: argparse.Namespace) -> int:
+    from iblpipe import settings
+    from iblpipe.commands import ingest, plot
+    from iblpipe.commands._common import activate
+    from iblpipe.commands.populate import make_worker, report_exit
+
+    source = args.source or os.environ.get("IBLPIPE_SOURCE")
+    if not args.skip_ingest and not source:
+        raise ConfigError(
+            "no source to ingest: pass --source dump:FILE|alyx:URL|one-cache:DIR, set $IBLPIPE_SOURCE, or --skip-ingest"
+        )
+    with single_instance(settings.home() / "nightly.lock") as mine:
+        if not mine:
+            logger.warning("another `iblpipe nightly` holds %s; not starting a second one", settings.home())
+            return 0
+        start = time.monotonic()
+        if not args.skip_ingest:
+            logger.info("nightly: ingest %s", source)
+            ingest_args = argparse.Namespace(
+                **vars(args), allow_mass_delete=False, max_delete_percent=20.0, dry_run=False
+            )
+            ingest_args.source = source
+            rc = ingest.run(ingest_args)
+            if rc:
+                return rc
+        activate(args)
+        logger.info("nightly: populate")
+        worker = make_worker(args, progress=False)
+        rc = report_exit(worker.run())
+        if worker.stop_requested:
+            return rc
+        if not args.skip_plot:
+            logger.info("nightly: figures")
+            rc = max(rc, plot.run(argparse.Namespace(**vars(args), subject=None, force=False)))
+        logger.info("nightly done in %.0f s (exit %d)", time.monotonic() - start, rc)
+        return rc

@@ -1,4 +1,4 @@
-"""``iblpipe status``: what each table holds (issue 7 adds pending, reserved and errors)."""
+"""``iblpipe status``: per table, rows and keys done, pending, reserved (host, pid, age) and errors."""
 
 from __future__ import annotations
 
@@ -9,33 +9,54 @@ from iblpipe.commands._common import activate
 
 
 def register(sub) -> None:
-    p = sub.add_parser("status", help="per-table row counts (and, for computed tables, jobs)")
+    p = sub.add_parser(
+        "status",
+        help="per table: rows, keys to do, pending, reserved (host/pid/age), errors (count, newest message)",
+        description=(
+            "One line per table. For auto-populated tables: todo = keys of the key source not in the table yet; "
+            "pending / reserved / errors / ignored = the table's job queue. Reservations are listed below the "
+            "table with host, pid and age; `iblpipe errors` shows every failed key."
+        ),
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--all", action="store_true", help="also list tables that are not auto-populated")
     p.set_defaults(func=run)
 
 
-def table_counts() -> list[dict]:
-    """Row count of every table of every activated schema module, in dependency order."""
-    import datajoint as dj
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
 
-    from iblpipe import schemas
 
-    rows = []
-    for mod in schemas.modules():
-        for name, obj in vars(mod).items():
-            if isinstance(obj, type) and issubclass(obj, dj.Table) and obj.__module__ == mod.__name__:
-                rows.append({"schema": mod.__name__.rsplit(".", 1)[1], "table": name, "rows": len(obj())})
-    return rows
+def format_status(rows: list) -> str:
+    """The status table as text (one line per table, reservations after)."""
+    head = ("table", "rows", "todo", "pending", "reserved", "errors", "ignored")
+    lines = [[r.table, r.rows, r.todo, r.pending, r.reserved, r.errors, r.ignored] for r in rows]
+    cells = [head, *[[_cell(v) for v in line] for line in lines]]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    text = []
+    for i, c in enumerate(cells):
+        text.append("  ".join(c[0].ljust(widths[0]) if j == 0 else c[j].rjust(widths[j]) for j in range(len(head))))
+        err = rows[i - 1].newest_error if i else None
+        if err:
+            text[-1] += f"  newest error: {err[:100]}"
+    reservations = [(r.table, res) for r in rows for res in r.reservations]
+    if reservations:
+        text.append("")
+        text.append("reserved keys:")
+        for table, res in reservations:
+            age = "?" if res["age_s"] is None else f"{res['age_s']:.0f} s"
+            key = " ".join(f"{k}={v}" for k, v in res["key"].items())
+            text.append(f"  {table}: {res['host']} pid {res['pid']}, {age}: {key}")
+    return "\n".join(text)
 
 
 def run(args: argparse.Namespace) -> int:
+    from iblpipe.populate.queue import pipeline_status
+
     names = activate(args)
-    rows = table_counts()
+    rows = [r for r in pipeline_status() if r.auto or args.all]
     if args.json:
-        print(json.dumps({"schemas": names, "tables": rows}))
+        print(json.dumps({"schemas": names, "tables": [r.as_dict() for r in rows]}, default=str))
         return 0
-    width = max((len(f"{r['schema']}.{r['table']}") for r in rows), default=10)
-    print(f"{'table':<{width}}  {'rows':>10}")
-    for r in rows:
-        print(f"{r['schema'] + '.' + r['table']:<{width}}  {r['rows']:>10}")
+    print(format_status(rows))
     return 0

@@ -1,1 +1,447 @@
-"""Populate workers: table order, worker loop, error policy."""
+"""Populate workers: table order, worker loop, error policy.
+
+A worker runs every selected auto-populated table in dependency order through
+DataJoint's job reservation (``populate(reserve_jobs=True)``), one key at a
+time, so any number of workers on any number of hosts share one database
+without doing a key twice:
+
+- **data errors** (a bad ALF file, a failed fit) are recorded once, in the
+  table's jobs table (``T.jobs.errors``), logged with the key, and make the
+  worker's exit code non-zero; the worker goes on with the other keys;
+- **transient errors** (lost connection, server restart, deadlock, lock wait
+  timeout) put the key back to pending and are retried with backoff; they are
+  never left as errors;
+- **reservations of a killed worker** are freed once older than the stale
+  timeout (``refresh(orphan_timeout=...)``) and the key is redone;
+- **SIGTERM** lets the current key finish, then the worker stops cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from iblpipe.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STALE_TIMEOUT_S = 3600  # (s) a reservation older than this belongs to a dead worker and is redone
+TRANSIENT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)  # (s) waits between retries of a transient failure, then 60 s each
+DEFAULT_TRANSIENT_BUDGET_S = 600  # (s) how long one key may keep failing transiently before the worker gives up
+# MySQL/MariaDB error codes of failures that go away by themselves.
+TRANSIENT_CODES = {
+    1053: "server shutdown in progress",
+    1205: "lock wait timeout",
+    1213: "deadlock",
+    1927: "connection killed",
+    2003: "cannot connect",
+    2006: "server has gone away",
+    2013: "lost connection during query",
+    2014: "commands out of sync",
+    2055: "lost connection",
+}
+TRANSIENT_NAMES = ("LostConnectionError", "InterfaceError")  # exception classes that always mean the link broke
+
+
+def is_transient(error: BaseException | str) -> bool:
+    """True for a failure that retrying can cure: lost connection, server restart, deadlock, lock wait timeout."""
+    seen = set()
+    while isinstance(error, BaseException) and id(error) not in seen:
+        seen.add(id(error))
+        if type(error).__name__ in TRANSIENT_NAMES:
+            return True
+        if error.args and isinstance(error.args[0], int) and error.args[0] in TRANSIENT_CODES:
+            return True
+        if isinstance(error, ConnectionError | BrokenPipeError):
+            return True
+        error = error.__cause__ or error.__context__
+    text = str(error)
+    return any(
+        f"({code}," in text or f"({code} " in text or f"Error {code}" in text for code in TRANSIENT_CODES
+    ) or any(name in text for name in TRANSIENT_NAMES)
+
+
+# ---------------------------------------------------------------- which tables
+
+
+def auto_tables() -> list:
+    """Every auto-populated master table, in pipeline order: schema modules in order, tables as defined.
+
+    That order is a valid dependency order (a table is declared after the tables it references) and also
+    honours key sources that read a table defined before them (``LearningCurve`` needs ``TrainingStatus``).
+    """
+    import datajoint as dj
+
+    from iblpipe import schemas
+
+    return [
+        obj
+        for mod in schemas.modules()
+        for obj in vars(mod).values()
+        if isinstance(obj, type)
+        and issubclass(obj, dj.Imported | dj.Computed)
+        and not issubclass(obj, dj.Part)
+        and obj.__module__ == mod.__name__
+    ]
+
+
+def table_label(table) -> str:
+    """``schema.Table`` as users write it (``behavior.Trials``), for a table class or instance."""
+    cls = table if isinstance(table, type) else type(table)
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+
+
+def select_tables(selection: str | None) -> list:
+    """The tables named by ``--tables``: ``all`` (default), schema names, ``schema.Table`` or ``Table``, comma-separated.
+
+    Returned in dependency order whatever the order given. Unknown names raise ConfigError listing the valid ones.
+    """
+    tables = auto_tables()
+    words = [w.strip() for w in (selection or "all").split(",") if w.strip()]
+    if not words or "all" in words:
+        return tables
+    chosen = set()
+    for word in words:
+        hits = [
+            t
+            for t in tables
+            if word in (table_label(t), t.__name__, table_label(t).split(".")[0])
+            or word.lower() == table_label(t).lower()
+        ]
+        if not hits:
+            valid = sorted({table_label(t).split(".")[0] for t in tables} | {table_label(t) for t in tables})
+            raise ConfigError(f"--tables: unknown table or schema {word!r}; choose from all, {', '.join(valid)}")
+        chosen.update(hits)
+    return [t for t in tables if t in chosen]
+
+
+# ---------------------------------------------------------------- restrictions
+
+RESTRICT_KEYS = ("subject", "lab", "session")  # --restrict subject=NICK, lab=NAME, session=UUID
+
+
+def parse_restriction(text: str | None) -> dict[str, str]:
+    """``"subject=KS014,lab=cortexlab"`` -> ``{"subject": "KS014", "lab": "cortexlab"}``; bad input raises ConfigError."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not value or name not in RESTRICT_KEYS:
+            raise ConfigError(
+                f"--restrict {text!r}: expected NAME=VALUE[,NAME=VALUE] with NAME one of {', '.join(RESTRICT_KEYS)}"
+            )
+        out[name] = value
+    return out
+
+
+def restriction_for(table, restrict: dict[str, str]):
+    """The restriction of ``table``'s key source matching ``restrict`` (None = everything).
+
+    Each table's key source holds a session, a probe insertion or a subject; the
+    user's subject/lab/session condition is turned into the matching set of those.
+    """
+    if not restrict:
+        return None
+    from iblpipe.schemas import acquisition, ephys, subject
+
+    sessions = acquisition.Session.proj("subject_uuid", "session_lab")
+    if "session" in restrict:
+        sessions &= {"session_uuid": restrict["session"]}
+    if "lab" in restrict:
+        sessions &= {"session_lab": restrict["lab"]}
+    if "subject" in restrict:
+        sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
+    heading = table.key_source.heading.names
+    if "session_uuid" in heading:
+        return sessions.proj()
+    if "probe_insertion_uuid" in heading:
+        return (ephys.ProbeInsertion & sessions).proj()
+    if "subject_uuid" in heading:
+        return subject.Subject.proj() & sessions
+    raise ConfigError(f"--restrict cannot select keys of {table_label(table)} (no session, insertion or subject)")
+
+
+# ---------------------------------------------------------------- the worker
+
+
+@dataclass
+class TableResult:
+    """What one worker did to one table in one pass."""
+
+    table: str
+    made: int = 0
+    errors: list[tuple[dict, str]] = field(default_factory=list)  # (key, message) of data errors this pass
+    retries: int = 0  # transient failures retried
+    seconds: float = 0.0
+
+
+@dataclass
+class RunReport:
+    """One worker's run: every pass over every table."""
+
+    results: list[TableResult] = field(default_factory=list)
+    stopped: bool = False  # SIGTERM (or stop()) ended the run early
+    gave_up: list[str] = field(default_factory=list)  # transient failures that outlasted the budget
+
+    @property
+    def made(self) -> int:
+        return sum(r.made for r in self.results)
+
+    @property
+    def errors(self) -> list[tuple[str, dict, str]]:
+        return [(r.table, key, msg) for r in self.results for key, msg in r.errors]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.gave_up
+
+
+class TransientFailure(Exception):
+    """A transient failure outlasted the retry budget (the key stays pending)."""
+
+
+class Worker:
+    """Populate the given tables in order, one reserved key at a time.
+
+    Parameters
+    ----------
+    tables : auto-populated table classes, in dependency order (``select_tables``)
+    restrict : ``parse_restriction`` output
+    max_calls : at most this many makes per table and pass
+    stale_timeout : (s) reservations older than this are taken as a dead worker's and redone
+    transient_budget : (s) how long one key may keep failing transiently before the worker gives up on it
+    progress : ``progress(iterable, total=, desc=)`` wrapper (tqdm on a TTY); None for log lines only
+    log_keys : log every made key at INFO (the audit trail that each key was made once), else at DEBUG
+    """
+
+    def __init__(
+        self,
+        tables: list,
+        *,
+        restrict: dict[str, str] | None = None,
+        max_calls: int | None = None,
+        stale_timeout: float = DEFAULT_STALE_TIMEOUT_S,
+        transient_budget: float = DEFAULT_TRANSIENT_BUDGET_S,
+        progress: Callable | None = None,
+        log_keys: bool = False,
+    ) -> None:
+        if max_calls is not None and max_calls < 1:
+            raise ConfigError(f"--max-calls {max_calls}: must be at least 1")
+        if stale_timeout <= 0:
+            raise ConfigError(f"--stale-timeout {stale_timeout}: must be positive (seconds)")
+        self.tables = tables
+        self.restrict = restrict or {}
+        self.max_calls = max_calls
+        self.stale_timeout = stale_timeout
+        self.transient_budget = transient_budget
+        self.progress = progress
+        self.log_keys = log_keys
+        self.stop_requested = False
+        self.host = socket.gethostname()
+
+    # -- control
+
+    def stop(self, *_args) -> None:
+        """Ask the worker to stop after the current key (the SIGTERM handler)."""
+        if not self.stop_requested:
+            logger.info("stop requested: finishing the current key, then exiting")
+        self.stop_requested = True
+
+    @contextlib.contextmanager
+    def handle_sigterm(self) -> Iterator[None]:
+        """Route SIGTERM (and SIGINT) to ``stop`` for the duration (main thread only)."""
+        old = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early when a stop is requested."""
+        end = time.monotonic() + seconds
+        while not self.stop_requested and time.monotonic() < end:
+            time.sleep(min(0.2, end - time.monotonic()))
+
+    # -- running
+
+    def run(self, *, loop: bool = False, sleep: float = 60, duration: float | None = None) -> RunReport:
+        """One pass over every table, or passes every ``sleep`` seconds until ``duration`` (s) or SIGTERM."""
+        report = RunReport()
+        deadline = None if duration is None else time.monotonic() + duration
+        with self.handle_sigterm():
+            while True:
+                for table in self.tables:
+                    if self.stop_requested:
+                        break
+                    try:
+                        report.results.append(self.populate_table(table))
+                    except TransientFailure as exc:
+                        report.gave_up.append(str(exc))
+                        logger.error("%s", exc)
+                if not loop or self.stop_requested or (deadline is not None and time.monotonic() >= deadline):
+                    break
+                wait = sleep if deadline is None else min(sleep, max(0.0, deadline - time.monotonic()))
+                logger.info("pass done; next pass in %.0f s", wait)
+                self.sleep(wait)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        report.stopped = self.stop_requested
+        return report
+
+    def populate_table(self, table) -> TableResult:
+        """Every pending key of ``table`` this worker can reserve, one at a time."""
+        label = table_label(table)
+        result = TableResult(label)
+        start = time.monotonic()
+        table = table()  # one instance: it caches its jobs table (building one reloads the dependency graph)
+        restriction = restriction_for(table, self.restrict)
+        restrictions = () if restriction is None else (restriction,)
+        keys = self._retrying(label, "listing keys", result, lambda: self._pending_keys(table, restrictions))
+        if keys:
+            logger.info("%s: %d keys pending", label, len(keys))
+        items = self.progress(keys, total=len(keys), desc=label) if (self.progress and keys) else keys
+        for key in items:
+            if self.stop_requested:
+                break
+            made, error = self._populate_key(table, key, result)
+            if made:
+                result.made += 1
+                logger.log(logging.INFO if self.log_keys else logging.DEBUG, "made %s %s", label, _short(key))
+            elif error is not None:
+                result.errors.append((key, error))
+                logger.error("%s %s failed: %s", label, _short(key), error.splitlines()[0] if error else error)
+        result.seconds = time.monotonic() - start
+        if keys or result.errors:
+            logger.info(
+                "%s: %d made, %d errors, %d transient retries in %.1f s",
+                label,
+                result.made,
+                len(result.errors),
+                result.retries,
+                result.seconds,
+            )
+        return result
+
+    def _pending_keys(self, table, restrictions: tuple) -> list[dict]:
+        """Refresh the table's job queue (new keys, dead workers' reservations) and list pending keys."""
+        jobs = table.jobs
+        refreshed = jobs.refresh(*restrictions, delay=-1, orphan_timeout=self.stale_timeout)
+        if refreshed.get("orphaned"):
+            logger.warning(
+                "%s: %d reservations older than %.0f s freed (their worker died); redoing them",
+                table_label(table),
+                refreshed["orphaned"],
+                self.stale_timeout,
+            )
+        pending = jobs.pending & "scheduled_time <= CURRENT_TIMESTAMP(3)"
+        if restrictions:
+            pending = pending.restrict(table.key_source & restrictions[0], semantic_check=False)
+        return pending.keys(order_by="priority ASC, scheduled_time ASC", limit=self.max_calls)
+
+    def _populate_key(self, table, key: dict, result: TableResult) -> tuple[bool, str | None]:
+        """Make one key; ``(True, None)`` made, ``(False, message)`` data error, ``(False, None)`` taken by another."""
+        label = table_label(table)
+
+        def attempt():
+            with _sigterm_deferred():
+                out = table.populate(
+                    key,
+                    reserve_jobs=True,
+                    suppress_errors=True,
+                    return_exception_objects=True,
+                    refresh=False,
+                    max_calls=1,
+                )
+            if out["error_list"]:
+                _, error = out["error_list"][0]
+                if is_transient(error):
+                    raise error  # requeued and retried by _retrying
+                return False, _message(error)
+            return bool(out["success_count"]), None
+
+        return self._retrying(label, f"key {_short(key)}", result, attempt, requeue=(table, key))
+
+    def _retrying(self, label: str, what: str, result: TableResult, func: Callable, requeue=None):
+        """Call ``func``, retrying transient failures with backoff for up to ``transient_budget`` seconds."""
+        start = time.monotonic()
+        for attempt in range(10**6):
+            try:
+                return func()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                elapsed = time.monotonic() - start
+                if elapsed >= self.transient_budget or self.stop_requested:
+                    raise TransientFailure(
+                        f"{label}: {what} kept failing transiently for {elapsed:.0f} s ({_message(exc)}); "
+                        "left pending for the next run"
+                    ) from exc
+                wait = TRANSIENT_BACKOFF_S[min(attempt, len(TRANSIENT_BACKOFF_S) - 1)]
+                result.retries += 1
+                logger.warning("%s: %s failed transiently (%s); retrying in %d s", label, what, _message(exc), wait)
+                self.sleep(wait)
+                _reconnect()
+                if requeue is not None:
+                    with contextlib.suppress(Exception):
+                        self._requeue(*requeue)
+        raise AssertionError("unreachable")
+
+    def _requeue(self, table, key: dict) -> None:
+        """Put a key that failed transiently back to pending (it must never stay an error or a stale reservation)."""
+        jobs = table.jobs
+        pk = {k: key[k] for k in jobs.primary_key if k in key}
+        row = jobs & pk
+        found = row.to_dicts()
+        if (
+            found
+            and found[0]["status"] in ("error", "reserved")
+            and (found[0]["host"], found[0]["pid"])
+            == (
+                self.host,
+                os.getpid(),
+            )
+        ):
+            row.delete_quick()
+            jobs.insert1({**pk, "status": "pending", "priority": found[0]["priority"]})
+
+
+def _reconnect() -> None:
+    """Reopen the DataJoint connection when it is closed; failures are left to the next attempt."""
+    import datajoint as dj
+
+    conn = dj.conn()
+    with contextlib.suppress(Exception):
+        if not conn.is_connected:
+            conn.connect()
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT back while one key is made; they arrive (to ``Worker.stop``) right after."""
+    sigs = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
+
+
+def _message(error: BaseException | str) -> str:
+    if isinstance(error, BaseException):
+        text = str(error)
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return str(error)
+
+
+def _short(key: dict) -> str:
+    """A key as ``name=value`` pairs for a log line."""
+    return " ".join(f"{k}={v}" for k, v in key.items())

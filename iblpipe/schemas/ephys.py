@@ -245,28 +245,37 @@ class UnitQuality(dj.Computed):
 
 
 @schema
-class RegionUnits(reference.CaseSensitive, dj.Computed):
-    """One brain region x insertion x rule: its units, counting those of every descendant region."""
+class RegionRollup(dj.Computed):
+    """One insertion under one good-unit rule, rolled up to brain regions (the regions are in the Part)."""
 
-    case_sensitive = ("acronym",)
     definition = """
-    # units per region, rolled up to every ancestor
+    # per-region unit counts of an insertion and rule; query them as ephys.RegionUnits
     -> UnitQuality
-    -> reference.BrainRegion
     ---
-    acronym : varchar(32)                   # copy of the region acronym (case-sensitive) so a restriction needs no join
-    n_units : int32                         # (count) units in the region or a descendant
-    n_good : int32                          # (count) of those, good under the rule
-    n_units_direct : int32                  # (count) units assigned to exactly this region
-    mean_firing_rate : float32              # (Hz) mean over the n_units
-    mean_good_firing_rate = null : float32  # (Hz) mean over the good units; null when none
-    index (acronym)
+    n_regions : int32                       # (count) regions (with ancestors) that hold units of the insertion
     """
+
+    class Region(reference.CaseSensitive, dj.Part):
+        """One brain region x insertion x rule: its units, counting those of every descendant region."""
+
+        case_sensitive = ("acronym",)
+        definition = """
+        # units per region, rolled up to every ancestor
+        -> master
+        -> reference.BrainRegion
+        ---
+        acronym : varchar(32)                   # copy of the region acronym (case-sensitive) so a restriction needs no join
+        n_units : int32                         # (count) units in the region or a descendant
+        n_good : int32                          # (count) of those, good under the rule
+        n_units_direct : int32                  # (count) units assigned to exactly this region
+        mean_firing_rate : float32              # (Hz) mean over the n_units
+        mean_good_firing_rate = null : float32  # (Hz) mean over the good units; null when none
+        index (acronym)
+        """
 
     @property
     def key_source(self):
-        # Narrowed from UnitQuality x BrainRegion: one make per insertion x rule writes every region its units
-        # reach; insertions without any region (no histology yet) have no rows to write.
+        # Narrowed from UnitQuality: insertions without any region (no histology yet) have no rows to write.
         return UnitQuality.proj() & (Clusters & {"has_regions": 1})
 
     def make(self, key):
@@ -275,9 +284,6 @@ class RegionUnits(reference.CaseSensitive, dj.Computed):
         units = (Clusters.Cluster * UnitQuality.Unit & key).to_arrays("brain_region_id", "firing_rate", "is_good")
         region_ids = pd.array(units[0], dtype="Int64")
         present = sorted({int(i) for i in region_ids.dropna()})
-        if not present:
-            logger.info("no units with a brain region for %s", key)
-            return
         closure = (reference.BrainRegion.Ancestor & [{"brain_region_id": i} for i in present]).to_pandas()
         rollup = region_rollup(region_ids, units[1], units[2], closure.reset_index())
         acronyms = (
@@ -285,7 +291,14 @@ class RegionUnits(reference.CaseSensitive, dj.Computed):
         ).to_pandas()
         rows = rollup.merge(acronyms["acronym"].reset_index(), on="brain_region_id").assign(**key)
         rows = rows.astype(object).where(rows.notna(), None)
-        self.insert(rows.to_dict("records"))
+        self.insert1(dict(key, n_regions=len(rows)))
+        self.Region.insert(rows.to_dict("records"))
+
+
+# The per-region table analysts query: ``(ephys.RegionUnits & {"acronym": "CA1"}).to_pandas()``.
+# Its rows are made per insertion and rule by ``RegionRollup.populate()`` (DataJoint's job reservation
+# needs a table's key to be its key source's key, so the per-region rows live in a Part).
+RegionUnits = RegionRollup.Region
 
 
 def units(acronym: str | None = None, *, rule_name: str = "ibl_label", good_only: bool = False) -> pd.DataFrame:

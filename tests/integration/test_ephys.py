@@ -74,7 +74,7 @@ def lab(prefix, tmp_path_factory):
 
     result = ephys.Clusters.populate(suppress_errors=True)
     ephys.UnitQuality.populate()
-    ephys.RegionUnits.populate()
+    ephys.RegionRollup.populate()
     ephys.PsthParams.insert1(dict(psth_params="nosmooth", params_hash=uuid.uuid4(), **NOSMOOTH))
     psth = ephys.TrialPSTH.populate({"rule_name": "ibl_label"}, suppress_errors=True)
     yield {"root": root, "errors": result["error_list"], "psth_errors": psth["error_list"]}
@@ -94,13 +94,17 @@ def _raw_units(root) -> pd.DataFrame:
     for d, n, p, _ in GOOD:
         folder = probe_path(root, LAB, NICK, d, n, p)
         clusters = load_clusters(folder)
+        spikes = load_spikes(folder)
+        n_clusters = len(clusters["depths"])
+        duration = spikes["times"][-1] - spikes["times"][0]  # the recording as the spikes span it
         frames.append(
             pd.DataFrame(
                 {
                     "probe_insertion_uuid": _pid(d, n, p),
-                    "cluster_id": np.arange(len(clusters["depths"])),
+                    "cluster_id": np.arange(n_clusters),
                     "brain_region_id": clusters["brainLocationIds_ccf_2017"],
                     "label": clusters["metrics"]["label"].to_numpy(),
+                    "firing_rate": np.bincount(spikes["clusters"], minlength=n_clusters) / duration,
                 }
             )
         )
@@ -151,13 +155,21 @@ def test_region_counts_equal_groupby_of_raw_alf(prefix, lab):
     rolled = raw.assign(ancestor=[list(br.ancestors(np.array([r]))["id"]) for r in raw["brain_region_id"]]).explode(
         "ancestor"
     )
-    expected = rolled.groupby(["probe_insertion_uuid", "ancestor"]).agg(n=("good", "size"), g=("good", "sum"))
+    rolled["good_rate"] = rolled["firing_rate"].where(rolled["good"])
+    expected = rolled.groupby(["probe_insertion_uuid", "ancestor"]).agg(
+        n=("good", "size"), g=("good", "sum"), rate=("firing_rate", "mean"), good_rate=("good_rate", "mean")
+    )
     db = (ephys.RegionUnits & {"rule_name": "ibl_label"}).to_pandas().reset_index()
     got = db.set_index(["probe_insertion_uuid", "brain_region_id"])
     assert len(got) == len(expected)
     exp = expected.rename_axis(["probe_insertion_uuid", "brain_region_id"]).reindex(got.index)
     assert (got["n_units"].to_numpy() == exp["n"].to_numpy()).all()
     assert (got["n_good"].to_numpy() == exp["g"].to_numpy()).all()
+    # float32 columns: 6 significant digits
+    assert np.allclose(got["mean_firing_rate"].astype(float), exp["rate"], rtol=1e-5)
+    good_rate = got["mean_good_firing_rate"].astype(float).to_numpy()
+    assert np.allclose(good_rate, exp["good_rate"], rtol=1e-5, equal_nan=True)
+    assert np.isnan(good_rate).sum() == (exp["g"] == 0).sum() > 0
     assert (got["n_units_direct"][got["n_units_direct"] > 0] == direct.reindex(got.index).dropna()).all()
 
 
@@ -245,4 +257,4 @@ def test_insertion_without_regions_has_units_but_no_region_rows(prefix, lab):
     clusters = (ephys.Clusters.Cluster & key).to_pandas()
     assert len(clusters) == 12 and clusters["brain_region_id"].isna().all()
     assert len(ephys.UnitQuality & key) == 2
-    assert len(ephys.RegionUnits & key) == 0 and len(ephys.RegionUnits.key_source & key) == 0
+    assert len(ephys.RegionUnits & key) == 0 and len(ephys.RegionRollup.key_source & key) == 0

@@ -52,7 +52,7 @@ def demo(prefix, request):
     restriction = [{"probe_insertion_uuid": k["probe_insertion_uuid"]} for k in keys]
     result = ephys.Clusters.populate(restriction, suppress_errors=True)
     ephys.UnitQuality.populate()
-    ephys.RegionUnits.populate()
+    ephys.RegionRollup.populate()
     yield {"insertions": pd.DataFrame(rows), "errors": result["error_list"]}
     if saved is None:
         os.environ.pop("IBLPIPE_DATA_ROOT", None)

@@ -27,24 +27,6 @@ def test_every_command_has_help(capsys):
         assert out.startswith("usage: iblpipe " + " ".join(path))
 
 
-def test_stub_command_fails_clearly(capsys):
-    parser = cli.build_parser()
-    stubs = []
-    for path in subcommand_paths(parser):
-        try:
-            ns = parser.parse_args(list(path))
-        except SystemExit:
-            continue
-        if getattr(getattr(ns, "func", None), "not_available", None):
-            stubs.append(path)
-    capsys.readouterr()
-    assert stubs, "no stub commands left: delete this test"
-    for path in stubs:
-        assert cli.main(list(path)) == cli.EXIT_USAGE
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "not available yet" in err[0]
-
-
 def test_not_available_raises():
     func = _common.not_available("thing", 99)
     with pytest.raises(Exception, match="not available yet .*issue 99"):
