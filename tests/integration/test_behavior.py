@@ -150,6 +150,23 @@ def test_bad_sessions_fail_alone_naming_file_and_field(prefix, lab):
         assert len(behavior.Trials.Trial & {"session_uuid": _uuid(*key)}) == 0
 
 
+def test_bad_sessions_are_recorded_as_job_errors(prefix, lab):
+    """With reserved jobs (the populate worker's mode) the errors stay in Trials.jobs, one per bad session."""
+    result = behavior.Trials.populate(reserve_jobs=True, suppress_errors=True, display_progress=False)
+    assert result["success_count"] == 0 and len(result["error_list"]) == len(BAD)
+    errors = behavior.Trials.jobs.errors.to_pandas().reset_index()
+    try:
+        messages = dict(zip(errors["session_uuid"].astype(str), errors["error_message"], strict=True))
+        expect = {"lengths": "feedbackType", "choice": "choice", "missing": "_ibl_trials", "unsorted": "intervals"}
+        assert set(messages) == {str(_uuid(*key)) for key in BAD.values()}
+        for name, key in BAD.items():
+            message = messages[str(_uuid(*key))]
+            assert str(_folder(lab["root"], *key) / "alf") in message and expect[name] in message, message
+    finally:
+        behavior.Trials.jobs.delete_quick()
+    assert len(behavior.Trials()) == len(SESSIONS)
+
+
 def test_missing_data_root_is_a_clear_config_error(prefix, lab, monkeypatch):
     monkeypatch.delenv("IBLPIPE_DATA_ROOT")
     with pytest.raises(ConfigError, match="IBLPIPE_DATA_ROOT"):
