@@ -83,3 +83,24 @@ def test_demo_mouse_figure_equals_the_tables(demo_mouse, tmp_path):
     for name, date in status.groupby("training_status")["session_date"].min().items():
         assert np.allclose(_x(_line(weight_ax, f"status: {name}")), _days([date, date]))
     assert (tmp_path / data.lab / f"{nick}.png").exists()
+
+
+def test_demo_index_in_chromium_shows_every_demo_mouse(demo_mouse, demo_lab, tmp_path):
+    """Every mouse of the demo lab gets a row, thumbnail and link on the index page Chromium renders."""
+    import json
+
+    from matplotlib.image import imread
+
+    from tests.chromium import render
+
+    truth = json.loads((demo_lab / "ground_truth.json").read_text())
+    mice = [(s["lab"], s["nickname"]) for s in truth["subjects"]]
+    out = tmp_path / "report"
+    result = report.draw_report(out, today=dt.date(2025, 1, 1))
+    assert sorted(result.drawn) == sorted(f"{lab}/{nick}" for lab, nick in mice)
+    dom = render(out / "index.html", tmp_path, tmp_path / "index.png")
+    for lab, nick in mice:
+        assert f'id="mouse-{lab}-{nick}"' in dom, nick
+        assert f'href="{lab}/{nick}.png"><img src="{lab}/thumbnails/{nick}.png"' in dom, nick
+    pixels = imread(tmp_path / "index.png")
+    assert pixels.shape[0] > 500 and pixels[..., :3].std() > 0.05  # not a blank page
