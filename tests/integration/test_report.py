@@ -227,3 +227,21 @@ def test_plot_command_force_subject_and_index_in_chromium(prefix, lab, run_cli, 
     assert pixels.shape[0] > 500 and pixels[..., :3].std() > 0.05  # not a blank page
     lab_dom = render(out / LAB / "index.html", tmp_path, tmp_path / "lab.png")
     assert all(f'id="mouse-{LAB}-{m}"' in lab_dom for m in MICE)
+
+    # sortable by status: the page's own script, run by a click on the status header (once: ascending)
+    ranks = _status_sort_keys(dom)
+    assert len(set(ranks)) > 1 and ranks == sorted(ranks, reverse=True)  # written most advanced first
+    page = (out / "index.html").read_text()
+    clicked = out / "index-clicked.html"
+    clicked.write_text(
+        page.replace("</body>", "<script>document.querySelectorAll('#mice th')[2].click()</script></body>")
+    )
+    assert _status_sort_keys(render(clicked, tmp_path, tmp_path / "clicked.png")) == sorted(ranks)
+
+
+def _status_sort_keys(dom: str) -> list[float]:
+    """The status cells' sort keys (rank of the training status), row by row as the page shows them."""
+    import re
+
+    rows = re.findall(r'<tr id="mouse-[^"]+">(.*?)</tr>', dom, flags=re.S)
+    return [float(re.findall(r'<td data-sort="([^"]*)"', row)[2]) for row in rows]
