@@ -123,6 +123,9 @@ def _port_free(port: int) -> bool:
     return True
 
 
+LAST_PORT_FILE = "last_port"  # in the server folder: the port a restart tries first
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -229,7 +232,8 @@ def start(home: Path | None = None) -> ServerInfo:
     if fresh:
         _initialise(paths)
 
-    port = info.port if info is not None and _port_free(info.port) else free_port()
+    last = info.port if info is not None else _last_port(paths)
+    port = last if last is not None and _port_free(last) else free_port()
     cmd = [
         mariadbd,
         "--no-defaults",
@@ -276,7 +280,16 @@ def start(home: Path | None = None) -> ServerInfo:
         socket=str(paths["socket"]),
     )
     _write_private(paths["state"], json.dumps(asdict(info), indent=1))
+    (paths["base"] / LAST_PORT_FILE).write_text(str(port))
     return info
+
+
+def _last_port(paths: dict[str, Path]) -> int | None:
+    """The port of the previous start: a restarted server keeps it when free, so clients' DJ_PORT stays valid."""
+    try:
+        return int((paths["base"] / LAST_PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _initialise(paths: dict[str, Path]) -> None:

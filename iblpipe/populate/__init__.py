@@ -305,7 +305,7 @@ class Worker:
         table = table()  # one instance: it caches its jobs table (building one reloads the dependency graph)
         restriction = restriction_for(table, self.restrict)
         restrictions = () if restriction is None else (restriction,)
-        keys = self._retrying(label, "listing keys", result, lambda: self._pending_keys(table, restrictions))
+        keys = self._retrying(label, "listing keys", result, lambda retry: self._pending_keys(table, restrictions))
         if keys:
             logger.info("%s: %d keys pending", label, len(keys))
         items = self.progress(keys, total=len(keys), desc=label) if (self.progress and keys) else keys
@@ -351,31 +351,28 @@ class Worker:
         """Make one key; ``(True, None)`` made, ``(False, message)`` data error, ``(False, None)`` taken by another."""
         label = table_label(table)
 
-        def attempt():
-            with _sigterm_deferred():
-                out = table.populate(
-                    key,
-                    reserve_jobs=True,
-                    suppress_errors=True,
-                    return_exception_objects=True,
-                    refresh=False,
-                    max_calls=1,
-                )
-            if out["error_list"]:
-                _, error = out["error_list"][0]
+        def attempt(retry: bool):
+            if retry:  # a transient failure may have left our reservation or an error row: back to pending first
+                self._requeue(table, key)
+            # DataJoint's populate() would install its own SIGTERM handler that aborts the make and records an
+            # error; its per-key step (reserve, make in a transaction, complete or record the error) leaves ours
+            # in place, so SIGTERM lets the key finish. Pinned by datajoint<3 and tests/integration/test_workers.
+            status = table._populate1(key, table.jobs, suppress_errors=True, return_exception_objects=True)
+            if isinstance(status, tuple):
+                error = status[1]
                 if is_transient(error):
-                    raise error  # requeued and retried by _retrying
+                    raise error  # retried by _retrying
                 return False, _message(error)
-            return bool(out["success_count"]), None
+            return status is True, None
 
-        return self._retrying(label, f"key {_short(key)}", result, attempt, requeue=(table, key))
+        return self._retrying(label, f"key {_short(key)}", result, attempt)
 
-    def _retrying(self, label: str, what: str, result: TableResult, func: Callable, requeue=None):
-        """Call ``func``, retrying transient failures with backoff for up to ``transient_budget`` seconds."""
+    def _retrying(self, label: str, what: str, result: TableResult, func: Callable):
+        """Call ``func(retry)``, retrying transient failures with backoff for up to ``transient_budget`` seconds."""
         start = time.monotonic()
         for attempt in range(10**6):
             try:
-                return func()
+                return func(attempt > 0)
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -390,28 +387,17 @@ class Worker:
                 logger.warning("%s: %s failed transiently (%s); retrying in %d s", label, what, _message(exc), wait)
                 self.sleep(wait)
                 _reconnect()
-                if requeue is not None:
-                    with contextlib.suppress(Exception):
-                        self._requeue(*requeue)
         raise AssertionError("unreachable")
 
     def _requeue(self, table, key: dict) -> None:
         """Put a key that failed transiently back to pending (it must never stay an error or a stale reservation)."""
         jobs = table.jobs
         pk = {k: key[k] for k in jobs.primary_key if k in key}
-        row = jobs & pk
-        found = row.to_dicts()
-        if (
-            found
-            and found[0]["status"] in ("error", "reserved")
-            and (found[0]["host"], found[0]["pid"])
-            == (
-                self.host,
-                os.getpid(),
-            )
-        ):
-            row.delete_quick()
-            jobs.insert1({**pk, "status": "pending", "priority": found[0]["priority"]})
+        found = (jobs & pk).to_dicts()
+        if found and found[0]["status"] in ("error", "reserved") and found[0]["pid"] == os.getpid():
+            if found[0]["host"] == self.host:
+                jobs.update1({**pk, "status": "pending", "error_message": ""})
+                logger.debug("requeued %s (was %s)", _short(pk), found[0]["status"])
 
 
 def _reconnect() -> None:
@@ -422,17 +408,6 @@ def _reconnect() -> None:
     with contextlib.suppress(Exception):
         if not conn.is_connected:
             conn.connect()
-
-
-@contextlib.contextmanager
-def _sigterm_deferred() -> Iterator[None]:
-    """Hold SIGTERM and SIGINT back while one key is made; they arrive (to ``Worker.stop``) right after."""
-    sigs = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
 
 
 def _message(error: BaseException | str) -> str:
