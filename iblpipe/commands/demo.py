@@ -26,6 +26,9 @@ def register(sub) -> None:
     gen.set_defaults(func=generate_lab)
     run = demosub.add_parser("run", help="generate, ingest, populate, plot and show the status, end to end")
     run.add_argument("--out", default="demo-lab", help="directory of the synthetic lab (default: demo-lab)")
+    run.add_argument("--labs", default=3, help="number of labs (default: 3)")
+    run.add_argument("--mice", default=12, help="number of mice over all labs (default: 12)")
+    run.add_argument("--max-sessions", default=None, help="cap sessions per mouse (small, fast labs)")
     run.set_defaults(func=run_demo)
 
 
@@ -69,10 +72,10 @@ def generate_lab(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_stages(out: Path) -> list[tuple[str, list[str]]]:
-    """The demo's stages as ``iblpipe`` argument lists."""
+def demo_stages(out: Path, size: tuple[str, ...] = ()) -> list[tuple[str, list[str]]]:
+    """The demo's stages as ``iblpipe`` argument lists (``size``: extra ``demo generate`` options)."""
     return [
-        ("generate the synthetic lab", ["demo", "generate", "--out", str(out), "--force"]),
+        ("generate the synthetic lab", ["demo", "generate", "--out", str(out), "--force", *size]),
         ("mirror the Alyx dump", ["ingest", "--source", f"dump:{out / 'alyx_dump.json'}"]),
         ("populate every table", ["populate", "--tables", "all"]),
         ("draw the nightly figures", ["plot", "--out", str(out / "report")]),
@@ -88,7 +91,9 @@ def run_demo(args: argparse.Namespace) -> int:
     os.environ["IBLPIPE_DATA_ROOT"] = str(out)  # the demo's ALF files, for populate
     prefix = ["--prefix", args.prefix] if getattr(args, "prefix", None) else []
     missing = []
-    for title, argv in demo_stages(out):
+    size = ["--labs", str(args.labs), "--mice", str(args.mice)]
+    size += ["--max-sessions", str(args.max_sessions)] if args.max_sessions is not None else []
+    for title, argv in demo_stages(out, tuple(size)):
         func = getattr(build_parser().parse_args(argv), "func", None)
         if getattr(func, "not_available", None):
             logger.warning("demo stage skipped, %s", func.not_available)
