@@ -277,6 +277,7 @@ class Worker:
         """One pass over every table, or passes every ``sleep`` seconds until ``duration`` (s) or SIGTERM."""
         report = RunReport()
         deadline = None if duration is None else time.monotonic() + duration
+        logger.info("worker %s pid %d: %d tables%s", self.host, os.getpid(), len(self.tables), " (loop)" * loop)
         with self.handle_sigterm():
             while True:
                 for table in self.tables:
