@@ -1,0 +1,56 @@
+"""Worker policy without a database: which failures are transient, how --restrict parses."""
+
+import pymysql
+import pytest
+from datajoint.errors import DuplicateError, LostConnectionError
+
+from iblpipe.errors import ConfigError, DataError
+from iblpipe.populate import is_transient, parse_restriction
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        LostConnectionError("Server connection lost"),
+        pymysql.err.OperationalError(2003, "Can't connect to MySQL server on '127.0.0.1'"),
+        pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"),
+        pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock"),
+        pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"),
+        pymysql.err.InterfaceError(0, ""),
+        ConnectionResetError("reset by peer"),
+    ],
+)
+def test_transient_failures_are_recognised(error):
+    assert is_transient(error)
+
+
+def test_transient_failure_found_through_the_cause_chain():
+    try:
+        try:
+            raise pymysql.err.OperationalError(1213, "Deadlock found")
+        except pymysql.err.OperationalError as inner:
+            raise RuntimeError("insert failed") from inner
+    except RuntimeError as outer:
+        assert is_transient(outer)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DataError("alf/_ibl_trials.choice: 300 values, expected 301"),
+        DuplicateError("Duplicate entry"),
+        pymysql.err.OperationalError(1054, "Unknown column 'x'"),
+        ValueError("times are not sorted"),
+        KeyError("probabilityLeft"),
+    ],
+)
+def test_data_errors_are_not_transient(error):
+    assert not is_transient(error)
+
+
+def test_restriction_parses_and_rejects_bad_input():
+    assert parse_restriction(None) == {}
+    assert parse_restriction("subject=KS014, lab=cortexlab") == {"subject": "KS014", "lab": "cortexlab"}
+    for bad in ("subject", "subject=", "mouse=KS014", "subject=KS014,,"):
+        with pytest.raises(ConfigError, match="--restrict"):
+            parse_restriction(bad)
