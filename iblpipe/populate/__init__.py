@@ -185,19 +185,18 @@ class TableResult:
 
 @dataclass
 class RunReport:
-    """One worker's run: every pass over every table."""
+    """One worker's run, summed over its passes (a looping worker keeps counts, not every pass)."""
 
-    results: list[TableResult] = field(default_factory=list)
+    made: int = 0
+    errors: list[tuple[str, dict, str]] = field(default_factory=list)  # (table, key, message) of data errors
+    retries: int = 0  # transient failures retried
     stopped: bool = False  # SIGTERM (or stop()) ended the run early
     gave_up: list[str] = field(default_factory=list)  # transient failures that outlasted the budget
 
-    @property
-    def made(self) -> int:
-        return sum(r.made for r in self.results)
-
-    @property
-    def errors(self) -> list[tuple[str, dict, str]]:
-        return [(r.table, key, msg) for r in self.results for key, msg in r.errors]
+    def add(self, result: TableResult) -> None:
+        self.made += result.made
+        self.retries += result.retries
+        self.errors += [(result.table, key, msg) for key, msg in result.errors]
 
     @property
     def ok(self) -> bool:
@@ -284,7 +283,7 @@ class Worker:
                     if self.stop_requested:
                         break
                     try:
-                        report.results.append(self.populate_table(table))
+                        report.add(self.populate_table(table))
                     except TransientFailure as exc:
                         report.gave_up.append(str(exc))
                         logger.error("%s", exc)
