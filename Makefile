@@ -50,11 +50,12 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
+# Benchmark (not a test): BENCH_ARGS passes options, e.g. BENCH_ARGS="--lab /data/bench-lab --keep /data/bench-work"
 bench: setup
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 bench-smoke: setup
-	$(BIN)/python -m benchmarks --mice 3 --runs 1
+	$(BIN)/python -m benchmarks --mice 3 --runs 1 --max-sessions 16 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

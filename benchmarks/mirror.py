@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.common import database
 
 TARGET_FIRST_MIRROR_S = 600.0  # (s) first mirror of ~15,000 sessions
 
@@ -70,18 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         from tests.alyx_fixtures import small_dump
 
         items = small_dump(args.labs, args.mice, args.sessions)
-    if os.environ.get("DJ_HOST"):
+    with database():  # $DJ_HOST, or a private embedded MariaDB for the run
         run(items, args.prefix)
-        return 0
-    from iblpipe import dbserver
-
-    with tempfile.TemporaryDirectory() as home:
-        info = dbserver.start(Path(home))
-        os.environ.update(DJ_HOST=info.host, DJ_PORT=str(info.port), DJ_USER=info.user, DJ_PASS=info.password)
-        try:
-            run(items, args.prefix)
-        finally:
-            dbserver.stop(Path(home))
     return 0
 
 

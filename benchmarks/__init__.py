@@ -1,0 +1,25 @@
+"""iblpipe benchmarks: one command, one table (``make bench`` or ``python -m benchmarks``).
+
+On the demo lab (``iblpipe demo generate``, ``--mice 200`` by default: IBL scale), mirrored and
+populated on a private embedded MariaDB (or ``$DJ_HOST`` when set), the table gives for each
+measure our median, the comparison measured in the same run, their ratio and the goal:
+
+- one mouse's whole trial history as a DataFrame, by ``behavior.fetch_trials`` and by
+  ``(Trials.Trial & key).to_pandas()``, vs ONE loading the same sessions from the lab's local
+  cache and vs the raw pymysql SELECT of the same SQL;
+- one region's unit table (``ephys.RegionUnits & acronym``) vs a group-by over the ALF
+  cluster files loaded with ONE;
+- the cold run (``iblpipe ingest``, ``populate --tables all``, ``plot``), with sessions/s and trials/s;
+- ``iblpipe nightly`` after one new session per mouse, vs the cold run;
+- the first two queries on a database 10x larger (``benchmarks.scale``): flat means indexes are used;
+- the peak memory (ru_maxrss) of a populate worker.
+
+Queries: medians of ``--runs`` (default 5) timed calls after one warm-up call. The cold run and
+the nightly run are single runs (a cold run at IBL scale takes hours). Results: a JSON file under
+``benchmarks/results/`` (not committed, except the dated ``reference-*.json``), with the machine
+(cpus, memory, Python, MariaDB version) and every individual time.
+
+The scripts ``behavior.py``, ``region_units.py`` and ``mirror.py`` still run alone on synthetic
+tables (``python -m benchmarks.behavior --help``); the suite imports their measuring functions.
+A smoke run (``make bench-smoke``: 3 mice, 1 run) is a test; the benchmark itself is not.
+"""

@@ -1,0 +1,188 @@
+"""Shared benchmark helpers: timing, the private database, subprocesses with their peak memory, the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+DJ_ENV = ("DJ_HOST", "DJ_PORT", "DJ_USER", "DJ_PASS")
+
+
+@dataclass
+class Timing:
+    """Wall times (s) of repeated calls after a warm-up, and the last result."""
+
+    times: list[float]
+    result: object = field(default=None, repr=False)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def timed(func: Callable[[], object], runs: int, warmup: int = 1) -> Timing:
+    """Call ``func`` ``warmup`` times untimed, then ``runs`` times timed."""
+    result = None
+    for _ in range(warmup):
+        result = func()
+    times = []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return Timing(times, result)
+
+
+def raw_select(query) -> pd.DataFrame:
+    """The query's SELECT through a fresh pymysql connection into a DataFrame: no decoding at all (uuids stay bytes).
+
+    The baseline of "the raw driver": same SQL as DataJoint sends, ``cursor.fetchall`` and
+    ``DataFrame.from_records``.
+    """
+    import pymysql
+
+    sql = query.make_sql()
+    conn = pymysql.connect(
+        host=os.environ.get("DJ_HOST", "127.0.0.1"),
+        port=int(os.environ.get("DJ_PORT", 3306)),
+        user=os.environ.get("DJ_USER", "root"),
+        password=os.environ.get("DJ_PASS", ""),
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return pd.DataFrame.from_records(list(cursor.fetchall()), columns=names)
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def database(home: Path | None = None) -> Iterator[dict]:
+    """The server to benchmark on: ``$DJ_HOST`` when set, otherwise a private embedded MariaDB.
+
+    The private server lives in ``home`` (a temporary folder when None) on a free loopback
+    port and is stopped afterwards; ``DJ_*`` point at it meanwhile, for this process and
+    every subprocess.
+    """
+    if os.environ.get("DJ_HOST"):
+        yield {"host": os.environ["DJ_HOST"], "port": int(os.environ.get("DJ_PORT", 3306)), "private": False}
+        return
+    from iblpipe import dbserver
+
+    with contextlib.ExitStack() as stack:
+        if home is None:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="iblpipe-bench-db-")))
+        info = dbserver.start(home)
+        saved = {k: os.environ.get(k) for k in DJ_ENV}
+        os.environ.update(DJ_HOST=info.host, DJ_PORT=str(info.port), DJ_USER=info.user, DJ_PASS=info.password)
+        try:
+            yield {"host": info.host, "port": info.port, "private": True, "home": str(home)}
+        finally:
+            dbserver.stop(home)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished subprocess: wall time, peak resident memory of it and its waited-for children."""
+
+    argv: list[str]
+    returncode: int
+    seconds: float
+    maxrss_mb: float
+    stdout: str
+    stderr: str
+
+    def check(self) -> Run:
+        if self.returncode != 0:
+            tail = "\n".join(self.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"`{' '.join(self.argv)}` exited with {self.returncode}:\n{tail}")
+        return self
+
+
+def run_python(args: list[str], env: dict[str, str] | None = None, timeout: float | None = None) -> Run:
+    """Run ``python ARGS`` (e.g. ``-m iblpipe populate``) and measure it.
+
+    ``maxrss_mb`` comes from ``wait4``: on Linux the largest resident set of the process
+    and of every descendant it waited for (its worker processes), in MiB.
+    """
+    argv = [sys.executable, *args]
+    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=full_env, cwd=REPO)
+        deadline = None if timeout is None else start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(argv[1:], proc.returncode, seconds, usage.ru_maxrss / 1024, out.read(), err.read())
+
+
+def machine(conn=None) -> dict:
+    """CPU count, memory, Python, platform, MariaDB and library versions, the git commit."""
+    import datajoint
+    import one
+
+    memory_kb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    server = None
+    if conn is not None:
+        server = conn.query("SELECT VERSION()").fetchone()[0]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gb": round(memory_kb / 1024**2, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min, when called
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "database_server": server,
+        "datajoint": datajoint.__version__,
+        "one": getattr(one, "__version__", None),
+        "pandas": pd.__version__,
+        "git_commit": commit.stdout.strip() or None,
+    }
+
+
+def _cpu_model() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def self_maxrss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,50 @@
+"""The benchmark's smoke run: ``python -m benchmarks`` on 3 short-lived mice against the test server.
+
+Keeps the benchmark script working; its numbers are not checked beyond being there and positive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+SMOKE_ARGS = ("--mice", "3", "--runs", "1", "--max-sessions", "16")  # 16 sessions: mouse 0 is recorded once
+MEASURES = (
+    "trials_fetch_trials_vs_one",
+    "trials_fetch_trials_vs_raw",
+    "trials_to_pandas_vs_one",
+    "trials_to_pandas_vs_raw",
+    "region_vs_one",
+    "mirror_cold",
+    "populate_cold",
+    "nightly",
+    "trials_10x",
+    "region_10x",
+    "populate_peak_memory",
+)
+TIMEOUT_S = 600  # (s) the smoke run takes about 1-2 minutes on 2 cores
+
+
+def test_smoke_benchmark_writes_every_measure(db_server, repo_root, tmp_path):
+    out = tmp_path / "results"
+    env = dict(os.environ, PYTHONPATH=str(repo_root))
+    argv = [sys.executable, "-m", "benchmarks", *SMOKE_ARGS, "--lab", str(tmp_path / "lab"), "--out", str(out)]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=repo_root, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (path,) = out.glob("bench-*.json")
+    data = json.loads(path.read_text())
+    assert set(data["measures"]) == set(MEASURES)
+    for name, measure in data["measures"].items():
+        assert measure["ours"] > 0, name
+        for field in ("comparison", "ratio"):
+            assert measure[field] is None or measure[field] > 0, (name, field)
+    assert data["measures"]["region_vs_one"]["comparison"] > 0
+    assert data["details"]["queries_1x"]["trials"]["same"]  # fetch_trials equals to_pandas
+    assert data["details"]["queries_1x"]["region"]["agree"]  # region counts equal the ALF group-by
+    assert data["details"]["nightly"]["new_sessions_populated"] == 3
+    assert data["machine"]["cpu_count"] >= 1 and data["machine"]["database_server"]
+    assert "measure" in result.stdout and "ours (median)" in result.stdout
