@@ -21,8 +21,11 @@ Differences from ibllib, on purpose:
 from __future__ import annotations
 
 import datetime
+import functools
+import hashlib
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -280,13 +283,19 @@ def _date_delay(rows: list[_Row]) -> float:
     return rows[-1].delay_s
 
 
-def training_history(sessions: Sequence[SessionInput]) -> list[DailyStatus]:
+def training_history(
+    sessions: Sequence[SessionInput], memo: MutableMapping[str, dict] | None = None
+) -> list[DailyStatus]:
     """The training status of every session date of one subject, oldest first.
 
     Parameters
     ----------
     sessions
         All the subject's sessions (any order; within a date, input order is session order).
+    memo
+        Optional cache of brainbox's verdict per three-date window, keyed by :func:`window_digest` of
+        the window's inputs; read and filled in place. The result is the same with or without it
+        (fits are seeded per window); with it, a recompute after a new session fits only new windows.
 
     Returns
     -------
@@ -327,14 +336,20 @@ def training_history(sessions: Sequence[SessionInput]) -> list[DailyStatus]:
             status[d] = [old] * len(by_date[d])
             decided[d] = DailyStatus(d, old if old in STATUSES else HABITUATION, ())
             continue
-        with psy.seeded_fits():
-            new, _, criteria = get_training_status(trials, protocols, ephys_dates, n_delay)
-        new = OUR_NAMES[new]
+        digest = window_digest(trials, protocols, ephys_dates, n_delay) if memo is not None else None
+        if digest is not None and digest in memo:
+            new, target, breakdown = decode_verdict(memo[digest])
+        else:
+            with psy.seeded_fits():
+                new, _, criteria = get_training_status(trials, protocols, ephys_dates, n_delay)
+            new = OUR_NAMES[new]
+            target, breakdown = _criteria(criteria, protocols)
+            if digest is not None:
+                memo[digest] = encode_verdict(new, target, breakdown)
         old = previous[max(-2, -len(previous))]
         if STATUS_RANK[old] > STATUS_RANK[new]:
             new = old
         status[d] = [new] * len(by_date[d])
-        target, breakdown = _criteria(criteria, protocols)
         window_dates = tuple(sorted(datetime.date.fromisoformat(k) for k in trials))
         decided[d] = DailyStatus(d, new, breakdown, target, window_dates)
     _mark_failures(rows, status, by_date)
@@ -346,6 +361,64 @@ def training_history(sessions: Sequence[SessionInput]) -> list[DailyStatus]:
         base = decided.get(d, DailyStatus(d, HABITUATION, ()))
         out.append(DailyStatus(d, final, base.criteria, base.criteria_for, base.window))
     return out
+
+
+@functools.cache
+def memo_version() -> str:
+    """What a memoised verdict depends on besides its inputs: brainbox (ibllib) and psychofit versions, fit seed."""
+    from importlib.metadata import version
+
+    return f"ibllib {version('ibllib')}, psychofit {version('psychofit')}, seed {psy.FIT_SEED}"
+
+
+def window_digest(
+    trials: Mapping[str, Mapping[str, np.ndarray]], protocols: Sequence[str], ephys_dates: Sequence[str], n_delay: int
+) -> str:
+    """Content hash (32 hex digits) of one call of ``get_training_status``: trials per date, protocols, rig, delays."""
+    h = hashlib.sha256(json.dumps([memo_version(), list(protocols), list(ephys_dates), int(n_delay)]).encode())
+    for date, arrays in trials.items():
+        h.update(date.encode())
+        for name in sorted(arrays):
+            values = np.ascontiguousarray(arrays[name], dtype=float)
+            h.update(f"{name}{values.shape}".encode())
+            h.update(values.tobytes())
+    return h.hexdigest()[:32]
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def encode_verdict(status: str, target: str | None, criteria: Sequence[Criterion]) -> dict:
+    """A window's verdict as plain JSON (NaN as null; floats round-trip exactly)."""
+    return {
+        "status": status,
+        "target": target,
+        "criteria": [
+            [
+                c.name,
+                [_json_number(v) for v in c.value] if isinstance(c.value, tuple) else _json_number(c.value),
+                _json_number(c.threshold),
+                c.passed,
+                c.rule,
+            ]
+            for c in criteria
+        ],
+    }
+
+
+def decode_verdict(verdict: Mapping) -> tuple[str, str | None, tuple[Criterion, ...]]:
+    """Inverse of :func:`encode_verdict`."""
+
+    def number(v):
+        return math.nan if v is None else float(v)
+
+    criteria = tuple(
+        Criterion(name, tuple(number(x) for x in value) if isinstance(value, list) else number(value),
+                  number(threshold), bool(passed), rule)
+        for name, value, threshold, passed, rule in verdict["criteria"]
+    )  # fmt: skip
+    return verdict["status"], verdict["target"], criteria
 
 
 def _mark_failures(rows: list[_Row], status: dict, by_date: dict) -> None:

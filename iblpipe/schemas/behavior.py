@@ -453,6 +453,19 @@ class DailySummary(dj.Computed):
 
 
 @schema
+class StatusMemo(dj.Manual):
+    """One three-date window's brainbox verdict, under the content hash of its inputs (a cache, never stale)."""
+
+    definition = """
+    # get_training_status per window, so recomputing a history after a new session fits only its new windows
+    -> subject.Subject
+    window_digest : char(32)            # sha256 of the window's trials, protocols, ephys dates, delays, library versions
+    ---
+    verdict : json                      # brainbox status, criteria target and per-criterion values (compute.training)
+    """
+
+
+@schema
 class TrainingStatus(dj.Computed):
     """One subject's training status on one session date (the criteria that decided it are in the Part)."""
 
@@ -490,7 +503,15 @@ class TrainingStatus(dj.Computed):
         # A plain make: a subject's trials are too many for make_fetch's double fetch and deep hash.
         from iblpipe.compute.training import training_history
 
-        history = training_history(_session_inputs(key, TRAINING_TRIAL_ATTRIBUTES))
+        subject_key = {"subject_uuid": key["subject_uuid"]}
+        digests, verdicts = (StatusMemo & subject_key).to_arrays("window_digest", "verdict")
+        memo = dict(zip(digests, verdicts, strict=True))
+        known = set(memo)
+        history = training_history(_session_inputs(key, TRAINING_TRIAL_ATTRIBUTES), memo=memo)
+        StatusMemo.insert(
+            [{**subject_key, "window_digest": d, "verdict": v} for d, v in memo.items() if d not in known],
+            skip_duplicates=True,
+        )
         self.insert(
             [
                 dict(

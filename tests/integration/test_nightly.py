@@ -89,6 +89,7 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
         assert "nothing changed" in again.stdout
         assert "populate done: 0 made" in again.stderr and "drew 0 figures, 2 unchanged" in again.stdout
 
+        memo_before = _memo_rows(prefix, plain)
         newer = run_cli("--prefix", prefix, "nightly", "--source", f"dump:{tmp_path / 'newer.json'}", "--out",
                         str(report), "--log-keys", env=env)  # fmt: skip
         assert newer.returncode == 0, newer.stderr[-3000:]
@@ -97,10 +98,18 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
         assert ("behavior.Trials", f"session_uuid={new_session}") in made
         assert {t for t, _ in made} >= {"behavior.Trials", "behavior.TrainingStatus", "behavior.LearningCurve"}
         assert not any(t.startswith("ephys.") for t, _ in made)
+        assert _memo_rows(prefix, plain) == memo_before + 1  # the recomputed history fitted only the new window
         assert "drew 1 figures, 1 unchanged" in newer.stdout
         assert re.search(rf"^  drew \S+/{plain}$", newer.stdout, flags=re.M)
     finally:
         schemas.drop(prefix)
+
+
+def _memo_rows(prefix: str, nickname: str) -> int:
+    from iblpipe.schemas import behavior, subject
+
+    schemas.activate(prefix)
+    return len(behavior.StatusMemo & (subject.Subject & {"subject_nickname": nickname}))
 
 
 def test_nightly_needs_a_source_and_runs_once_at_a_time(demo_run, run_cli, tmp_path):

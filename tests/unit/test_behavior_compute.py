@@ -210,6 +210,39 @@ def test_training_history_is_order_free_and_deterministic():
     assert tr.training_history(shuffled) == first
 
 
+class _NoNewEntries(dict):
+    """A memo that refuses new entries: every window must be found in it."""
+
+    def __setitem__(self, key, value):
+        raise AssertionError(f"window {key} was fitted again")
+
+
+def test_memo_gives_the_same_history_and_fits_only_new_windows():
+    history = subject_history(1, fast=True, n_days=24)
+    sessions = sessions_of(history)
+    plain = tr.training_history(sessions)
+    memo = {}
+    assert tr.training_history(sessions, memo=memo) == plain  # exact: criteria values round-trip through JSON
+    windows = sum(1 for day in plain if day.window)
+    assert len(memo) == windows > 10
+    assert tr.training_history(sessions, memo=_NoNewEntries(memo)) == plain
+    # one more session: the earlier windows are found, one new window is fitted
+    more = sessions_of(subject_history(1, fast=True, n_days=25))
+    grown = dict(memo)
+    longer = tr.training_history(more, memo=grown)
+    assert len(grown) - len(memo) == 1 and longer[:-1] == plain and longer == tr.training_history(more)
+
+
+def test_window_digest_changes_with_any_input():
+    trials = {"2024-01-02": {"choice": np.array([1.0, -1.0]), "feedbackType": np.array([1.0, 1.0])}}
+    base = tr.window_digest(trials, ["training"], [], 0)
+    assert base == tr.window_digest({k: dict(v) for k, v in trials.items()}, ["training"], [], 0)
+    changed = {"2024-01-02": {"choice": np.array([1.0, 1.0]), "feedbackType": np.array([1.0, 1.0])}}
+    assert len({base, tr.window_digest(changed, ["training"], [], 0), tr.window_digest(trials, ["biased"], [], 0),
+                tr.window_digest(trials, ["training"], ["2024-01-02"], 0),
+                tr.window_digest(trials, ["training"], [], 1)}) == 5  # fmt: skip
+
+
 def test_criteria_thresholds_reproduce_brainbox_verdicts():
     history = subject_history(1, n_days=30)
     checks = 0
