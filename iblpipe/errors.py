@@ -26,7 +26,3 @@ class SourceError(IblpipeError):
 
 class DataError(IblpipeError):
     """Input data is inconsistent (lengths differ, times unsorted, field missing)."""
-
-
-class NotAvailableYet(IblpipeError):
-    """A command or feature that is not built yet."""

@@ -12,6 +12,9 @@ from iblpipe.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 
+DEMO_RUN_MAX_SESSIONS = 30  # sessions per mouse in `demo run`: a few minutes end to end; whole lives take an hour
+
+
 def register(sub) -> None:
     p = sub.add_parser("demo", help="generate a synthetic lab, or run the whole pipeline on it")
     demosub = p.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
@@ -28,7 +31,12 @@ def register(sub) -> None:
     run.add_argument("--out", default="demo-lab", help="directory of the synthetic lab (default: demo-lab)")
     run.add_argument("--labs", default=3, help="number of labs (default: 3)")
     run.add_argument("--mice", default=12, help="number of mice over all labs (default: 12)")
-    run.add_argument("--max-sessions", default=None, help="cap sessions per mouse (small, fast labs)")
+    run.add_argument(
+        "--max-sessions",
+        default=DEMO_RUN_MAX_SESSIONS,
+        help=f"cap sessions per mouse (default: {DEMO_RUN_MAX_SESSIONS}, enough to reach every status; 0 = whole lives)",
+    )
+    run.add_argument("--processes", default=2, help="populate worker processes (default: 2)")
     run.set_defaults(func=run_demo)
 
 
@@ -72,40 +80,33 @@ def generate_lab(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_stages(out: Path, size: tuple[str, ...] = ()) -> list[tuple[str, list[str]]]:
+def demo_stages(out: Path, size: tuple[str, ...] = (), processes: int = 1) -> list[tuple[str, list[str]]]:
     """The demo's stages as ``iblpipe`` argument lists (``size``: extra ``demo generate`` options)."""
     return [
         ("generate the synthetic lab", ["demo", "generate", "--out", str(out), "--force", *size]),
         ("mirror the Alyx dump", ["ingest", "--source", f"dump:{out / 'alyx_dump.json'}"]),
-        ("populate every table", ["populate", "--tables", "all"]),
+        ("populate every table", ["populate", "--tables", "all", "--processes", str(processes)]),
         ("draw the nightly figures", ["plot", "--out", str(out / "report")]),
         ("show the status", ["status"]),
     ]
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run each built stage through the real command line; report the ones not built yet."""
-    from iblpipe.cli import build_parser, main
+    """Run every stage through the real command line; stop at the first that fails."""
+    from iblpipe.cli import main
 
     out = Path(args.out).resolve()
     os.environ["IBLPIPE_DATA_ROOT"] = str(out)  # the demo's ALF files, for populate
     prefix = ["--prefix", args.prefix] if getattr(args, "prefix", None) else []
-    missing = []
-    size = ["--labs", str(args.labs), "--mice", str(args.mice)]
-    size += ["--max-sessions", str(args.max_sessions)] if args.max_sessions is not None else []
-    for title, argv in demo_stages(out, tuple(size)):
-        func = getattr(build_parser().parse_args(argv), "func", None)
-        if getattr(func, "not_available", None):
-            logger.warning("demo stage skipped, %s", func.not_available)
-            missing.append(title)
-            continue
+    max_sessions = _integer("--max-sessions", args.max_sessions)
+    processes = _integer("--processes", args.processes)
+    size = ["--labs", str(args.labs), "--mice", str(args.mice), "--workers", str(processes)]
+    size += ["--max-sessions", str(max_sessions)] if max_sessions else []
+    for title, argv in demo_stages(out, tuple(size), processes):
         logger.info("demo stage: %s (iblpipe %s)", title, " ".join(argv))
         rc = main(prefix + argv)
         if rc != 0:
             logger.error("demo stage failed with exit %d: %s", rc, title)
             return rc
-    if missing:
-        logger.warning("demo finished; stages not built yet: %s", "; ".join(missing))
-    else:
-        logger.info("demo finished: every stage ran")
+    logger.info("demo finished: every stage ran; open %s", out / "report" / "index.html")
     return 0

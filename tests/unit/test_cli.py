@@ -3,7 +3,6 @@
 import pytest
 
 from iblpipe import cli
-from iblpipe.commands import _common
 
 
 def subcommand_paths(parser, prefix=()):
@@ -25,12 +24,6 @@ def test_every_command_has_help(capsys):
         assert exc.value.code == 0
         out = capsys.readouterr().out
         assert out.startswith("usage: iblpipe " + " ".join(path))
-
-
-def test_not_available_raises():
-    func = _common.not_available("thing", 99)
-    with pytest.raises(Exception, match="not available yet .*issue 99"):
-        func(None)
 
 
 def test_bad_prefix_is_rejected():
