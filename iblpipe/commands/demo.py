@@ -84,7 +84,8 @@ def demo_stages(out: Path, size: tuple[str, ...] = (), processes: int = 1) -> li
     """The demo's stages as ``iblpipe`` argument lists (``size``: extra ``demo generate`` options)."""
     return [
         ("generate the synthetic lab", ["demo", "generate", "--out", str(out), "--force", *size]),
-        ("mirror the Alyx dump", ["ingest", "--source", f"dump:{out / 'alyx_dump.json'}"]),
+        # the lab was just regenerated: an earlier demo's records are meant to go
+        ("mirror the Alyx dump", ["ingest", "--source", f"dump:{out / 'alyx_dump.json'}", "--allow-mass-delete"]),
         ("populate every table", ["populate", "--tables", "all", "--processes", str(processes)]),
         ("draw the nightly figures", ["plot", "--out", str(out / "report")]),
         ("show the status", ["status"]),
@@ -93,8 +94,16 @@ def demo_stages(out: Path, size: tuple[str, ...] = (), processes: int = 1) -> li
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run every stage through the real command line; stop at the first that fails."""
+    from iblpipe import settings
     from iblpipe.cli import main
+    from iblpipe.connection import resolve
 
+    spec = resolve()
+    if spec.origin != "embedded" and not getattr(args, "prefix", None):
+        raise ConfigError(
+            f"demo run would write a synthetic lab into the {settings.schema_prefix()}* schemas of "
+            f"{spec.host}:{spec.port} (from {spec.origin}); pass --prefix demo_ (or another) to keep it apart"
+        )
     out = Path(args.out).resolve()
     os.environ["IBLPIPE_DATA_ROOT"] = str(out)  # the demo's ALF files, for populate
     prefix = ["--prefix", args.prefix] if getattr(args, "prefix", None) else []

@@ -40,3 +40,13 @@ def test_unknown_command_exits_2(capsys):
         cli.main(["frobnicate"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_demo_run_refuses_a_configured_server_without_a_prefix(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DJ_HOST", "db.example.invalid")
+    monkeypatch.setenv("DJ_PORT", "3306")
+    monkeypatch.delenv("IBLPIPE_SCHEMA_PREFIX", raising=False)
+    assert cli.main(["demo", "run", "--out", str(tmp_path / "lab")]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "iblpipe_* schemas of db.example.invalid:3306" in err[0] and "--prefix" in err[0]
+    assert not (tmp_path / "lab").exists()  # refused before generating anything
