@@ -333,6 +333,8 @@ class Worker:
 
     def _pending_keys(self, table, restrictions: tuple) -> list[dict]:
         """Refresh the table's job queue (new keys, dead workers' reservations) and list pending keys."""
+        from datajoint.condition import Not
+
         jobs = table.jobs
         refreshed = jobs.refresh(*restrictions, delay=-1, orphan_timeout=self.stale_timeout)
         if refreshed.get("orphaned"):
@@ -342,9 +344,17 @@ class Worker:
                 refreshed["orphaned"],
                 self.stale_timeout,
             )
-        pending = jobs.pending & "scheduled_time <= CURRENT_TIMESTAMP(3)"
-        if restrictions:
-            pending = pending.restrict(table.key_source & restrictions[0], semantic_check=False)
+        # Pending jobs whose key left the key source (its session was deleted from the mirror) would fail;
+        # DataJoint drops them only after its stale timeout. Nobody works on a pending job: drop them now.
+        gone = jobs.pending.restrict(Not(table.key_source.proj()), semantic_check=False).delete_quick(get_count=True)
+        if gone:
+            logger.info(
+                "%s: %d pending jobs dropped, their keys are gone from the key source", table_label(table), gone
+            )
+        source = table.key_source if not restrictions else table.key_source & restrictions[0]
+        pending = (jobs.pending & "scheduled_time <= CURRENT_TIMESTAMP(3)").restrict(
+            source.proj(), semantic_check=False
+        )
         return pending.keys(order_by="priority ASC, scheduled_time ASC", limit=self.max_calls)
 
     def _populate_key(self, table, key: dict, result: TableResult) -> tuple[bool, str | None]:

@@ -405,3 +405,25 @@ def test_parse_errors_are_one_line(db_server, lab_copy, prefixes):
     no_root.pop("IBLPIPE_DATA_ROOT")
     out = cli(prefixes[0], no_root, "populate", "--tables", "behavior")
     assert out.returncode == 2 and "IBLPIPE_DATA_ROOT is not set" in out.stderr
+
+
+def test_queued_keys_of_a_session_deleted_from_the_mirror_are_dropped_not_failed(db_server, lab_copy, prefixes):
+    from iblpipe.schemas import acquisition, behavior, subject
+
+    three = prefixes[1]
+    env = worker_env(db_server, lab_copy)
+    schemas.activate(three)
+    mouse = other_mouse(three, mouse_of_insertions(three))
+    mine = acquisition.Session * subject.Subject & {"subject_nickname": mouse}
+    behavior.Trials.jobs.refresh(mine.proj(), delay=-1)  # queued by an earlier run
+    queued = len(behavior.Trials.jobs.pending.restrict(mine.proj(), semantic_check=False))
+    gone = mine.keys(order_by="session_start_time DESC", limit=1)[0]
+    (acquisition.Session & gone).delete(part_integrity="cascade")  # what ingest does to a record gone from Alyx
+    assert len(behavior.Trials.jobs.pending & gone) == 1
+
+    out = cli(three, env, "populate", "--tables", "behavior.Trials", "--restrict", f"subject={mouse}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "1 pending jobs dropped" in out.stderr
+    schemas.activate(three)
+    assert len(behavior.Trials & mine) == queued - 1 == len(mine)
+    assert len(behavior.Trials.jobs & gone) == 0 and len(behavior.Trials.jobs.errors) == 0
