@@ -55,7 +55,6 @@ def add_worker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stale-timeout",
         type=float,
-        default=float(os.environ.get("IBLPIPE_STALE_TIMEOUT") or DEFAULT_STALE_TIMEOUT_S),
         help=(
             "(s) reservations older than this are taken as a dead worker's and redone "
             f"(default: $IBLPIPE_STALE_TIMEOUT or {DEFAULT_STALE_TIMEOUT_S}); keep it above your slowest make"
@@ -69,6 +68,7 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
     from iblpipe.populate import Worker, parse_restriction, select_tables
 
     restrict = parse_restriction(args.restrict)
+    args.stale_timeout = stale_timeout(args.stale_timeout)
     tables = select_tables(args.tables)
     require_data_root(tables)
     bar = None
@@ -86,6 +86,19 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
         progress=bar,
         log_keys=args.log_keys,
     )
+
+
+def stale_timeout(option: float | None) -> float:
+    """``--stale-timeout``, else ``$IBLPIPE_STALE_TIMEOUT``, else the default (s)."""
+    from iblpipe.populate import DEFAULT_STALE_TIMEOUT_S
+
+    if option is not None:
+        return option
+    text = os.environ.get("IBLPIPE_STALE_TIMEOUT")
+    try:
+        return float(text) if text else float(DEFAULT_STALE_TIMEOUT_S)
+    except ValueError:
+        raise ConfigError(f"IBLPIPE_STALE_TIMEOUT={text!r}: expected seconds, e.g. 3600") from None
 
 
 def require_data_root(tables: list) -> None:
