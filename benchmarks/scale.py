@@ -62,41 +62,51 @@ def _expression(column: str) -> str:
 
 
 def inflate(prefix: str, factor: int = 10) -> dict:
-    """Copy the queries' rows ``factor - 1`` times (see the module docstring); return rows and seconds per table."""
+    """Copy the queries' rows ``factor - 1`` times (see the module docstring); return rows and seconds per table.
+
+    Idempotent: rows of an earlier, interrupted inflation (nicknames with ``~``) are deleted first.
+    Each table's 1x rows are snapshotted into a helper schema and copied from there, so no
+    statement reads the table it writes (MariaDB would spill that to a temporary table).
+    """
     import datajoint as dj
 
     from iblpipe.schemas import acquisition, ephys, subject
 
     conn = dj.conn()
     helper = f"{prefix}{HELPER}"
-    conn.query(f"CREATE DATABASE IF NOT EXISTS `{helper}`")
-    originals = {
-        "subject_uuid": subject.Subject.full_table_name,
-        "session_uuid": acquisition.Session.full_table_name,
-        "probe_insertion_uuid": ephys.ProbeInsertion.full_table_name,
+    conn.query(f"DROP DATABASE IF EXISTS `{helper}`")
+    conn.query(f"CREATE DATABASE `{helper}`")
+    originals = {  # the 1x keys: subjects without a copy suffix, then their sessions and insertions
+        "subject_uuid": f"SELECT subject_uuid FROM {subject.Subject.full_table_name} "
+        "WHERE subject_nickname NOT LIKE '%%~%%'",
+        "session_uuid": f"SELECT session_uuid FROM {acquisition.Session.full_table_name} "
+        f"JOIN `{helper}`.subject_uuid USING (subject_uuid)",
+        "probe_insertion_uuid": f"SELECT probe_insertion_uuid FROM {ephys.ProbeInsertion.full_table_name} "
+        f"JOIN `{helper}`.session_uuid USING (session_uuid)",
     }
-    for key, source in originals.items():  # the 1x keys, listed before the first copy
-        conn.query(f"DROP TABLE IF EXISTS `{helper}`.`{key}`")
-        conn.query(f"CREATE TABLE `{helper}`.`{key}` (`{key}` binary(16) PRIMARY KEY) SELECT `{key}` FROM {source}")
+    for key, select in originals.items():
+        conn.query(f"CREATE TABLE `{helper}`.`{key}` (`{key}` binary(16) PRIMARY KEY) {select}")
     conn.query("SET SESSION foreign_key_checks=0, unique_checks=0")
     report = {}
     try:
-        for table, key in tables():
-            name = table.full_table_name
-            columns = _columns(conn, name)
-            select = ", ".join(_expression(c) for c in columns)
-            sql = (
-                f"INSERT INTO {name} ({', '.join(f'`{c}`' for c in columns)}) SELECT {select} "
-                f"FROM {name} AS src JOIN `{helper}`.`{key}` AS orig USING (`{key}`)"
+        for table, key in reversed(tables()):  # leftovers of an interrupted run, children first
+            conn.query(
+                f"DELETE FROM {table.full_table_name} WHERE `{key}` NOT IN (SELECT `{key}` FROM `{helper}`.`{key}`)"
             )
+        for i, (table, key) in enumerate(tables()):
+            name, snapshot = table.full_table_name, f"`{helper}`.`snap{i}`"
+            columns = _columns(conn, name)
             start = time.perf_counter()
+            conn.query(
+                f"CREATE TABLE {snapshot} SELECT src.* FROM {name} AS src JOIN `{helper}`.`{key}` USING (`{key}`)"
+            )
+            select = ", ".join(_expression(c) for c in columns)
+            sql = f"INSERT INTO {name} ({', '.join(f'`{c}`' for c in columns)}) SELECT {select} FROM {snapshot} AS src"
             for k in range(1, factor):
                 conn.query(sql, args={"k": k})
+            conn.query(f"DROP TABLE {snapshot}")
             rows = conn.query(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
-            report[table.__qualname__] = {
-                "rows": int(rows),
-                "seconds": round(time.perf_counter() - start, 2),
-            }
+            report[table.__qualname__] = {"rows": int(rows), "seconds": round(time.perf_counter() - start, 2)}
     finally:
         conn.query("SET SESSION foreign_key_checks=1, unique_checks=1")
         conn.query(f"DROP DATABASE IF EXISTS `{helper}`")
