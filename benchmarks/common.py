@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
-DJ_ENV = ("DJ_HOST", "DJ_PORT", "DJ_USER", "DJ_PASS")
 
 
 @dataclass
@@ -86,18 +85,8 @@ def database(home: Path | None = None) -> Iterator[dict]:
     with contextlib.ExitStack() as stack:
         if home is None:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="iblpipe-bench-db-")))
-        info = dbserver.start(home)
-        saved = {k: os.environ.get(k) for k in DJ_ENV}
-        os.environ.update(DJ_HOST=info.host, DJ_PORT=str(info.port), DJ_USER=info.user, DJ_PASS=info.password)
-        try:
-            yield {"host": info.host, "port": info.port, "private": True, "home": str(home)}
-        finally:
-            dbserver.stop(home)
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        info = stack.enter_context(dbserver.serving(home))
+        yield {"host": info.host, "port": info.port, "private": True, "home": str(home)}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ reuses the running server; a stale pid (server killed) is detected and cleaned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -337,6 +339,30 @@ def _wait_ready(proc: subprocess.Popen, paths: dict[str, Path]) -> None:
         time.sleep(0.05)
     proc.kill()
     raise DbServerError(f"mariadbd did not answer within {START_TIMEOUT_S:.0f} s; see {paths['log']}")
+
+
+@contextlib.contextmanager
+def serving(home: Path, *, export_home: bool = False) -> Iterator[ServerInfo]:
+    """A private server in ``home`` for the duration, with ``DJ_*`` (and ``IBLPIPE_HOME`` if asked) pointing at it.
+
+    For test sessions and benchmarks: this process and its subprocesses use it; on exit the
+    server is stopped and the environment restored.
+    """
+    names = ("DJ_HOST", "DJ_PORT", "DJ_USER", "DJ_PASS") + (("IBLPIPE_HOME",) if export_home else ())
+    saved = {k: os.environ.get(k) for k in names}
+    info = start(home)
+    os.environ.update(DJ_HOST=info.host, DJ_PORT=str(info.port), DJ_USER=info.user, DJ_PASS=info.password)
+    if export_home:
+        os.environ["IBLPIPE_HOME"] = str(home)
+    try:
+        yield info
+    finally:
+        stop(home)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def stop(home: Path | None = None) -> bool:

@@ -27,20 +27,8 @@ def db_server(tmp_path_factory):
         }
         return
     home = tmp_path_factory.mktemp("home")
-    saved = {k: os.environ.get(k) for k in ("IBLPIPE_HOME", "DJ_HOST", "DJ_PORT", "DJ_USER", "DJ_PASS")}
-    info = dbserver.start(home)
-    os.environ.update(
-        IBLPIPE_HOME=str(home), DJ_HOST=info.host, DJ_PORT=str(info.port), DJ_USER=info.user, DJ_PASS=info.password
-    )
-    try:
+    with dbserver.serving(home, export_home=True) as info:
         yield {"host": info.host, "port": info.port, "user": info.user, "password": info.password, "home": home}
-    finally:
-        dbserver.stop(home)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def module_prefix(module_name: str) -> str:
