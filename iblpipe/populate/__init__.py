@@ -1,8 +1,8 @@
 """Populate workers: table order, worker loop, error policy.
 
 A worker runs every selected auto-populated table in dependency order through
-DataJoint's job reservation (``populate(reserve_jobs=True)``), one key at a
-time, so any number of workers on any number of hosts share one database
+DataJoint's job reservation (each table's ``T.jobs``, the per-key step of
+``populate(reserve_jobs=True)``), one key at a time, so any number of workers on any number of hosts share one database
 without doing a key twice:
 
 - **data errors** (a bad ALF file, a failed fit) are recorded once, in the
@@ -50,9 +50,17 @@ TRANSIENT_NAMES = ("LostConnectionError", "InterfaceError")  # exception classes
 
 
 def is_transient(error: BaseException | str) -> bool:
-    """True for a failure that retrying can cure: lost connection, server restart, deadlock, lock wait timeout."""
+    """True for a failure that retrying can cure: lost connection, server restart, deadlock, lock wait timeout.
+
+    An exception is judged by its class and MySQL error code, through its cause chain; a message
+    (a string) by the codes and class names in it.
+    """
+    if isinstance(error, str):
+        return any(
+            f"({code}," in error or f"({code} " in error or f"Error {code}" in error for code in TRANSIENT_CODES
+        ) or any(name in error for name in TRANSIENT_NAMES)
     seen = set()
-    while isinstance(error, BaseException) and id(error) not in seen:
+    while error is not None and id(error) not in seen:
         seen.add(id(error))
         if type(error).__name__ in TRANSIENT_NAMES:
             return True
@@ -61,10 +69,7 @@ def is_transient(error: BaseException | str) -> bool:
         if isinstance(error, ConnectionError | BrokenPipeError):
             return True
         error = error.__cause__ or error.__context__
-    text = str(error)
-    return any(
-        f"({code}," in text or f"({code} " in text or f"Error {code}" in text for code in TRANSIENT_CODES
-    ) or any(name in text for name in TRANSIENT_NAMES)
+    return False
 
 
 # ---------------------------------------------------------------- which tables

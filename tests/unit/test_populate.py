@@ -67,3 +67,9 @@ def test_stale_timeout_from_option_environment_or_default(monkeypatch):
     monkeypatch.setenv("IBLPIPE_STALE_TIMEOUT", "an hour")
     with pytest.raises(ConfigError, match="IBLPIPE_STALE_TIMEOUT='an hour'"):
         stale_timeout(None)
+
+
+def test_messages_are_judged_by_their_codes():
+    assert is_transient("OperationalError: (2013, 'Lost connection to MySQL server during query')")
+    assert is_transient("LostConnectionError: Server connection lost")
+    assert not is_transient("DataError: alf/_ibl_trials.choice: 300 values, expected 301")
