@@ -40,7 +40,7 @@ MAX_WORKERS = 64  # (processes) largest --workers accepted
 PROJECT = ("iblpipe_demo", "The synthetic lab written by `iblpipe demo generate`")
 CACHE_ORIGIN = "iblpipe demo generate"
 CACHE_DATE = "2025-01-01 00:00"  # fixed ``date_created`` of the cache tables (reproducible bytes)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,9 @@ The experimenter's policy follows the status computed on the trials so far
 (``truth.StatusTracker``): training until 'trained 1b', then biasedChoiceWorld;
 on the ephys rig from 'ready4ephysrig'; delayed starts from 'ready4delay';
 ephysChoiceWorld with probes from 'ready4recording'. 'untrainable' and
-'unbiasable' mice are culled.
+'unbiasable' mice are culled, and so is any mouse that has not moved up the ladder
+in ``STALL_SESSIONS`` sessions (one that reached 'ready4ephysrig' by a lucky fit
+but cannot show a block bias would otherwise sit at 'ready4delay' for ever).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ DELAY_RANGE = (900, 1800)  # (s) session start delay on delay-training dates
 WATER_TYPE_SESSION = "Water 10% Sucrose"
 WATER_TYPE_SUPPLEMENT = "Water"
 MIN_DAILY_WATER = 1.0  # (mL) supplement up to this on session days
+STALL_SESSIONS = 40  # (sessions) without a new status before 'ready4recording': the experimenter culls
 TRIAL_NPY = (
     "intervals",
     "stimOn_times",
@@ -110,6 +113,7 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
     ref_weight = round(float(rng.uniform(20.0, 27.0)), 1)
     day, n_sessions, training_day, total_trials = spec.first_day, 0, 0, 0
     done_recordings, after_recordings = 0, 0
+    best_rank, since_progress = STATUS_RANK["not_computed"], 0
     culled = False
     while not culled and (max_sessions is None or n_sessions < max_sessions):
         if day.weekday() >= 5 or (n_sessions > 0 and rng.random() < P_SKIP_DAY):
@@ -295,8 +299,15 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
         )
         if protocol != "habituation":
             training_day += 1
-        culled = status in ("untrainable", "unbiasable") or (
-            phase == "recording" and done_recordings >= spec.n_recordings and after_recordings >= spec.n_after
+            if STATUS_RANK[status] > best_rank:
+                best_rank, since_progress = STATUS_RANK[status], 0
+            else:
+                since_progress += len(combined)
+        stalled = since_progress >= STALL_SESSIONS and best_rank < STATUS_RANK["ready4recording"]
+        culled = (
+            stalled
+            or status in ("untrainable", "unbiasable")
+            or (phase == "recording" and done_recordings >= spec.n_recordings and after_recordings >= spec.n_after)
         )
         day += dt.timedelta(days=1)
     end_day = day

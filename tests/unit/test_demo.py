@@ -285,3 +285,24 @@ def test_cli_refuses_non_empty_out_and_bad_args(tmp_path, capsys):
     argv = ["demo", "generate", "--out", str(out), "--labs", "1", "--mice", "1", "--max-sessions", "4", "--force"]
     assert cli.main(argv) == 0
     assert not (out / "old.txt").exists() and (out / "alyx_dump.json").exists()
+
+
+def test_a_mouse_that_stops_progressing_is_culled(tmp_path):
+    """Mouse 3 (unbiasable kind) reaches 'ready4ephysrig' on a lucky fit, then cannot pass the
+    recording criterion: it is culled STALL_SESSIONS sessions after its last new status."""
+    from iblpipe.demo.build import _region_ids
+    from iblpipe.demo.lab import mouse_specs
+    from iblpipe.demo.mouse import STALL_SESSIONS, simulate_mouse
+
+    spec = mouse_specs(3, 4, 0)[3]
+    assert spec.params.kind == "unbiasable"
+    result = simulate_mouse(spec, tmp_path, 0, None, _region_ids())
+    dates = result.truth["dates"]
+    ranks = [STATUS_RANK[d["status"]] for d in dates]
+    assert max(ranks) < STATUS_RANK["ready4recording"]
+    last_new = max(i for i, r in enumerate(ranks) if r > max(ranks[:i], default=-99))
+    after = sum(d["n_sessions"] for d in dates[last_new + 1 :])
+    assert after == STALL_SESSIONS, after
+    assert len(result.sessions) < 3 * STALL_SESSIONS
+    subject = next(r for r in result.records if r["model"] == "subjects.subject")
+    assert subject["fields"]["death_date"] is not None
