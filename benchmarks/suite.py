@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
         schemas.activate(prefix)
         try:
             cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes))
-            nightly = state.run("nightly", lambda: nightly_run(lab_dir, night_dir, report_dir))
+            nightly = state.run("nightly", lambda: nightly_run(lab_dir, night_dir, report_dir, args.processes))
             os.environ["IBLPIPE_DATA_ROOT"] = str(night_dir)
             q1 = state.run("queries_1x", lambda: queries(night_dir, args.runs))
             inflated = state.run("inflate", lambda: inflate(prefix, args.scale))
@@ -208,7 +208,7 @@ def cold_run(lab_dir: Path, report_dir: Path, processes: int) -> dict:
     populate = _iblpipe("populate", "--tables", "all", "--processes", str(processes), "--no-progress")
     if populate.returncode not in (0, 1):  # 1: some keys failed, counted below
         populate.check()
-    plot = _iblpipe("plot", "--out", str(report_dir)).check()
+    plot = _iblpipe("plot", "--out", str(report_dir), "--processes", str(processes)).check()
     counts = _counts()
     return {
         "ingest_s": ingest.seconds,
@@ -224,7 +224,7 @@ def cold_run(lab_dir: Path, report_dir: Path, processes: int) -> dict:
     }
 
 
-def nightly_run(lab_dir: Path, night_dir: Path, report_dir: Path) -> dict:
+def nightly_run(lab_dir: Path, night_dir: Path, report_dir: Path, processes: int) -> dict:
     """One new session per mouse in a copy of the lab, then ``iblpipe nightly`` on it."""
     start = time.perf_counter()
     lab.copy_lab(lab_dir, night_dir)
@@ -232,7 +232,8 @@ def nightly_run(lab_dir: Path, night_dir: Path, report_dir: Path) -> dict:
     added = lab.add_night(night_dir)
     before = _counts()
     env = {"IBLPIPE_DATA_ROOT": str(night_dir)}
-    run = _iblpipe("nightly", "--source", f"dump:{night_dir / 'alyx_dump.json'}", "--out", str(report_dir), env=env)
+    source = f"dump:{night_dir / 'alyx_dump.json'}"
+    run = _iblpipe("nightly", "--source", source, "--out", str(report_dir), "--processes", str(processes), env=env)
     if run.returncode not in (0, 1):
         run.check()
     after = _counts()
@@ -243,6 +244,7 @@ def nightly_run(lab_dir: Path, night_dir: Path, report_dir: Path) -> dict:
         "nightly_s": run.seconds,
         "nightly_exit": run.returncode,
         "nightly_maxrss_mb": run.maxrss_mb,
+        "processes": processes,
         "populate_errors": _populate_errors(),
         "copy_s": copy_s,
         "write_s": added["write_s"],

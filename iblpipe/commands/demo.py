@@ -87,7 +87,7 @@ def demo_stages(out: Path, size: tuple[str, ...] = (), processes: int = 1) -> li
         # the lab was just regenerated: an earlier demo's records are meant to go
         ("mirror the Alyx dump", ["ingest", "--source", f"dump:{out / 'alyx_dump.json'}", "--allow-mass-delete"]),
         ("populate every table", ["populate", "--tables", "all", "--processes", str(processes)]),
-        ("draw the nightly figures", ["plot", "--out", str(out / "report")]),
+        ("draw the nightly figures", ["plot", "--out", str(out / "report"), "--processes", str(processes)]),
         ("show the status", ["status"]),
     ]
 

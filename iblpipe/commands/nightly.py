@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--skip-ingest", action="store_true", help="populate and plot only")
     p.add_argument("--skip-plot", action="store_true", help="ingest and populate only")
     p.add_argument("--out", metavar="DIR", help="report folder (default: $IBLPIPE_REPORT_DIR or $IBLPIPE_HOME/report)")
+    p.add_argument(
+        "--processes", type=int, default=1, help="populate workers, then figure processes, on this host (default: 1)"
+    )
     add_worker_options(p)
     p.set_defaults(func=run)
 
@@ -55,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from iblpipe import settings
     from iblpipe.commands import ingest, plot
     from iblpipe.commands._common import activate
-    from iblpipe.commands.populate import make_worker, report_exit
+    from iblpipe.commands.populate import make_worker, report_exit, spawn_workers
 
+    if args.processes < 1:
+        raise ConfigError(f"--processes {args.processes}: must be at least 1")
     source = args.source or os.environ.get("IBLPIPE_SOURCE")
     if not args.skip_ingest and not source:
         raise ConfigError(
@@ -78,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
                 return rc
         activate(args)
         logger.info("nightly: populate")
-        worker = make_worker(args, progress=False)
-        rc = report_exit(worker.run())
-        if worker.stop_requested:
+        worker = make_worker(args, progress=False)  # also checks the options before any work
+        if args.processes > 1:
+            rc, stopped = spawn_workers(argparse.Namespace(**vars(args), loop=False, sleep=0.0, duration=None))
+        else:
+            rc, stopped = report_exit(worker.run()), worker.stop_requested
+        if stopped:
             return rc
         if not args.skip_plot:
             logger.info("nightly: figures")

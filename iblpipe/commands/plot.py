@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--subject", nargs="+", metavar="NICKNAME", help="draw only these mice (the index still lists all)")
     p.add_argument("--out", metavar="DIR", help="report folder (default: $IBLPIPE_REPORT_DIR or $IBLPIPE_HOME/report)")
     p.add_argument("--force", action="store_true", help="redraw every figure, changed or not")
+    p.add_argument("--processes", type=int, default=1, help="figures drawn in parallel (default: 1)")
     p.set_defaults(func=run)
 
 
@@ -32,10 +33,11 @@ def run(args: argparse.Namespace) -> int:
     activate(args)
     out = settings.report_dir(args.out)
 
-    def progress(items):
-        return tqdm(items, desc="figures", unit="mouse", disable=not sys.stderr.isatty())
+    def progress(items, total):
+        return tqdm(items, total=total, desc="figures", unit="mouse", disable=not sys.stderr.isatty())
 
-    result = report.draw_report(out, args.subject, force=args.force, progress=progress)
+    processes = getattr(args, "processes", 1)
+    result = report.draw_report(out, args.subject, force=args.force, progress=progress, processes=processes)
     print(f"drew {len(result.drawn)} figures, {len(result.unchanged)} unchanged")
     for name in result.drawn:
         print(f"  drew {name}")

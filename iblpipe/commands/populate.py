@@ -149,6 +149,11 @@ def run(args: argparse.Namespace) -> int:
 
 def run_processes(args: argparse.Namespace) -> int:
     """``--processes N``: N independent workers (child processes of this one); SIGTERM is passed on to them."""
+    return spawn_workers(args)[0]
+
+
+def spawn_workers(args: argparse.Namespace) -> tuple[int, bool]:
+    """Run ``args.processes`` worker processes to the end; (exit code, whether a stop signal was passed on)."""
     argv = [sys.executable, "-m", "iblpipe"]
     if getattr(args, "prefix", None):
         argv += ["--prefix", args.prefix]
@@ -162,7 +167,10 @@ def run_processes(args: argparse.Namespace) -> int:
     children = [subprocess.Popen(argv, stdin=subprocess.DEVNULL) for _ in range(args.processes)]
     logger.info("started %d worker processes: %s", len(children), ", ".join(str(c.pid) for c in children))
 
+    stopped = []
+
     def forward(signum, _frame):
+        stopped.append(signum)
         logger.info("passing signal %d on to the workers; they finish their current key", signum)
         for child in children:
             if child.poll() is None:
@@ -177,4 +185,4 @@ def run_processes(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     codes = [c.returncode for c in children]
     logger.info("worker processes done, exit codes %s", codes)
-    return EXIT_OK if all(code == 0 for code in codes) else EXIT_FAILED
+    return (EXIT_OK if all(code == 0 for code in codes) else EXIT_FAILED), bool(stopped)

@@ -103,19 +103,39 @@ def figure_paths(out: Path, lab: str, nickname: str) -> tuple[Path, Path]:
     return out / lab / f"{nickname}.png", out / lab / "thumbnails" / f"{nickname}.png"
 
 
+def _draw_one(job: tuple) -> None:
+    """Draw and save one mouse's figure (run in a worker process: no database access here)."""
+    from iblpipe.plotting.figures import plot_mouse, save_mouse_figure
+
+    mouse, png, thumb = job
+    save_mouse_figure(plot_mouse(mouse), png, thumb)
+
+
 def draw_report(
-    out, subjects: list[str] | None = None, *, force: bool = False, today: dt.date | None = None, progress=None
+    out,
+    subjects: list[str] | None = None,
+    *,
+    force: bool = False,
+    today: dt.date | None = None,
+    progress=None,
+    processes: int = 1,
 ) -> ReportResult:
     """Draw the figures of changed mice (``subjects`` only, when given) and rewrite every index page.
 
     A mouse is redrawn when ``force``, when its inputs hash differs from
     ``MouseFigure``'s, or when its figure is not at the expected path. The
     index lists every mouse whose figure exists under ``out``.
-    ``progress``: an optional wrapper of the mouse iterable (e.g. tqdm).
+    ``progress``: an optional ``progress(iterable, total)`` wrapper of the figures drawn (e.g. tqdm).
+    ``processes``: figures drawn in parallel by this many forked processes (they
+    only draw; this process records each figure in ``MouseFigure`` as it is saved).
     """
-    from iblpipe.plotting.figures import plot_mouse, save_mouse_figure
+    import multiprocessing
+
+    from iblpipe.plotting import figures  # noqa: F401  (imported once, before the workers fork)
     from iblpipe.plotting.html import ReportRow, write_report
 
+    if processes < 1:
+        raise ConfigError(f"--processes {processes}: must be at least 1")
     out = Path(out).expanduser().resolve()
     data = load_mouse_data()
     if subjects:
@@ -125,29 +145,39 @@ def draw_report(
             raise ConfigError(f"no sessions for subject(s) {', '.join(unknown)}: check the nickname (`iblpipe status`)")
     drawn = {r["subject_uuid"]: r for r in MouseFigure.to_dicts()}
     result = ReportResult()
-    rows = []
-    mice = list(data.items())
-    for uid, mouse in progress(mice) if progress else mice:
+    todo = []  # (subject_uuid, name, digest, (mouse, png, thumbnail))
+    for uid, mouse in data.items():
         png, thumb = figure_paths(out, mouse.lab, mouse.subject)
         name = f"{mouse.lab}/{mouse.subject}"
-        if subjects is None or mouse.subject in subjects:
-            digest = mouse.digest()
-            previous = drawn.get(uid)
-            stale = previous is None or previous["inputs_hash"] != digest or previous["figure_path"] != str(png)
-            if force or stale or not png.exists() or not thumb.exists():
-                save_mouse_figure(plot_mouse(mouse), png, thumb)
-                MouseFigure.insert1(
-                    {
-                        "subject_uuid": uid,
-                        "inputs_hash": digest,
-                        "figure_path": str(png),
-                        "drawn_time": dt.datetime.now(),
-                    },
-                    replace=True,
-                )
-                result.drawn.append(name)
-            else:
-                result.unchanged.append(name)
+        if subjects is not None and mouse.subject not in subjects:
+            continue
+        digest = mouse.digest()
+        previous = drawn.get(uid)
+        stale = previous is None or previous["inputs_hash"] != digest or previous["figure_path"] != str(png)
+        if force or stale or not png.exists() or not thumb.exists():
+            todo.append((uid, name, digest, (mouse, png, thumb)))
+        else:
+            result.unchanged.append(name)
+    jobs = [job for *_, job in todo]
+    pool = (
+        multiprocessing.get_context("fork").Pool(min(processes, len(jobs))) if processes > 1 and len(jobs) > 1 else None
+    )
+    try:
+        done = pool.imap(_draw_one, jobs) if pool else map(_draw_one, jobs)
+        for (uid, name, digest, (_, png, _)), _ in zip(
+            todo, progress(done, len(jobs)) if progress else done, strict=True
+        ):
+            MouseFigure.insert1(
+                {"subject_uuid": uid, "inputs_hash": digest, "figure_path": str(png), "drawn_time": dt.datetime.now()},
+                replace=True,
+            )
+            result.drawn.append(name)
+    finally:
+        if pool:
+            pool.terminate()
+    rows = []
+    for mouse in data.values():
+        png, thumb = figure_paths(out, mouse.lab, mouse.subject)
         if png.exists():
             rows.append(
                 ReportRow(

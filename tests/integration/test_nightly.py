@@ -76,11 +76,11 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
     env = {"IBLPIPE_DATA_ROOT": str(lab), "IBLPIPE_HOME": str(tmp_path / "home")}
     report = tmp_path / "report"
     try:
-        first = run_cli(
-            "--prefix", prefix, "nightly", "--source", f"dump:{tmp_path / 'older.json'}", "--out", str(report), env=env
-        )
+        first = run_cli("--prefix", prefix, "nightly", "--source", f"dump:{tmp_path / 'older.json'}", "--out",
+                        str(report), "--processes", "2", env=env)  # fmt: skip
         assert first.returncode == 0, first.stderr[-3000:]
         assert re.search(r"drew 2 figures, 0 unchanged", first.stdout)
+        assert "started 2 worker processes" in first.stderr
         assert (report / "index.html").exists()
 
         again = run_cli("--prefix", prefix, "nightly", "--source", f"dump:{tmp_path / 'older.json'}", "--out",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from iblpipe.errors import ConfigError
 from iblpipe.plotting import figures
 from iblpipe.schemas import acquisition, behavior, reference, report, subject
 from iblpipe.sources import ids
@@ -205,12 +206,25 @@ def test_only_changed_mice_are_redrawn(prefix, lab, tmp_path):
     assert new_hashes[ids.subject_uuid(LAB, "PLT002")] != hashes[ids.subject_uuid(LAB, "PLT002")]
 
 
+def test_figures_drawn_in_parallel_equal_the_serial_ones(prefix, lab, tmp_path):
+    serial = report.draw_report(tmp_path / "serial", force=True, today=dt.date(2024, 5, 12))
+    parallel = report.draw_report(tmp_path / "parallel", force=True, today=dt.date(2024, 5, 12), processes=2)
+    assert sorted(parallel.drawn) == sorted(serial.drawn) == [f"{LAB}/{m}" for m in MICE]
+    for mouse in MICE:
+        for name in (f"{mouse}.png", f"thumbnails/{mouse}.png"):
+            assert (tmp_path / "parallel" / LAB / name).read_bytes() == (tmp_path / "serial" / LAB / name).read_bytes()
+    paths = report.MouseFigure.to_arrays("figure_path")
+    assert sorted(paths) == [str(tmp_path / "parallel" / LAB / f"{m}.png") for m in MICE]
+    with pytest.raises(ConfigError, match="--processes 0"):
+        report.draw_report(tmp_path / "none", processes=0)
+
+
 def test_plot_command_force_subject_and_index_in_chromium(prefix, lab, run_cli, tmp_path):
     out = tmp_path / "cli-report"
     ok = run_cli("plot", "--prefix", prefix, "--out", str(out), "--subject", "PLT001")
     assert ok.returncode == 0, ok.stderr
     assert "drew 1 figures" in ok.stdout and f"drew {LAB}/PLT001" in ok.stdout
-    forced = run_cli("plot", "--prefix", prefix, "--out", str(out), "--force")
+    forced = run_cli("plot", "--prefix", prefix, "--out", str(out), "--force", "--processes", "2")
     assert forced.returncode == 0, forced.stderr
     assert "drew 2 figures, 0 unchanged" in forced.stdout
     bad = run_cli("plot", "--prefix", prefix, "--out", str(out), "--subject", "NOPE")
