@@ -22,4 +22,8 @@ the nightly run are single runs (a cold run at IBL scale takes hours). Results: 
 The scripts ``behavior.py``, ``region_units.py`` and ``mirror.py`` still run alone on synthetic
 tables (``python -m benchmarks.behavior --help``); the suite imports their measuring functions.
 A smoke run (``make bench-smoke``: 3 mice, 1 run) is a test; the benchmark itself is not.
+
+``--queries-only`` gives the query measures where a whole cold populate would take hours (IBL
+scale on two cores): it mirrors the lab and imports only trials and units, then times the
+queries at 1x; no fits, figures, nightly run or 10x copy.
 """

@@ -10,6 +10,11 @@ an interrupted run at the first stage not done):
 3. ``queries_1x``: one mouse's trials four ways, one region's unit table two ways;
 4. ``inflate``: the queries' tables copied to 10x (``benchmarks.scale``);
 5. ``queries_10x``: the same two queries again.
+
+``--queries-only`` measures the queries at a size where a full cold populate takes hours
+(IBL scale on two cores): the cold stage mirrors and populates only ``QUERY_TABLES``
+(trials and the unit tables; no fits, statuses or figures), then ``queries_1x`` runs;
+no nightly, no inflation.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ GOAL_REGION_S = region_units.TARGET_QUERY_S  # (s) one region's table
 GOAL_NIGHTLY_S = 120.0  # (s) a nightly run with one new session per mouse
 GOAL_MIRROR_S = 600.0  # (s) first mirror of the lab's Alyx dump: minutes, not hours
 GOAL_FLAT = 1.5  # (ratio) a query at 10x within this factor of 1x counts as flat (indexes used)
+QUERY_TABLES = "behavior.Trials,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"  # what the queries read
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,6 +71,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep the database, lab copy and stage results in DIR; a rerun with the same DIR resumes",
     )
     p.add_argument("--scale", type=int, default=SCALE, help=f"size factor of the scaling measure (default {SCALE})")
+    p.add_argument(
+        "--queries-only",
+        action="store_true",
+        help="populate only what the queries read (trials, units), then the 1x queries: no nightly, no 10x",
+    )
     args = p.parse_args(argv)
     if args.mice < 1 or args.runs < 1 or args.processes < 1 or args.scale < 2:
         p.error("--mice, --runs and --processes must be >= 1, --scale >= 2")
@@ -122,6 +133,9 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
     with common.database(work / "db") as server:
         prefix = "bench_" if server["private"] else f"bench{os.getpid()}_"
         prefix = state.data.setdefault("prefix", prefix)
+        mode = "queries-only" if args.queries_only else "full"
+        if state.data.setdefault("mode", mode) != mode:
+            raise SystemExit(f"--keep {work} holds a {state.data['mode']} run; use another folder for a {mode} run")
         report_dir = work / "report"
         # The nightly copy sits next to the lab: hard links need the same filesystem.
         night_dir = lab_dir.parent / f".{lab_dir.name}-night-{prefix.rstrip('_')}"
@@ -138,12 +152,17 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
             schemas.drop(prefix)
         schemas.activate(prefix)
         try:
-            cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes))
-            nightly = state.run("nightly", lambda: nightly_run(lab_dir, night_dir, report_dir, args.processes))
-            os.environ["IBLPIPE_DATA_ROOT"] = str(night_dir)
-            q1 = state.run("queries_1x", lambda: queries(night_dir, args.runs))
-            inflated = state.run("inflate", lambda: inflate(prefix, args.scale))
-            q10 = state.run(f"queries_{args.scale}x", lambda: queries_scaled(q1["trials"]["nickname"], args.runs))
+            if args.queries_only:
+                cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes, QUERY_TABLES))
+                nightly = inflated = q10 = None
+                q1 = state.run("queries_1x", lambda: queries(lab_dir, args.runs))
+            else:
+                cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes))
+                nightly = state.run("nightly", lambda: nightly_run(lab_dir, night_dir, report_dir, args.processes))
+                os.environ["IBLPIPE_DATA_ROOT"] = str(night_dir)
+                q1 = state.run("queries_1x", lambda: queries(night_dir, args.runs))
+                inflated = state.run("inflate", lambda: inflate(prefix, args.scale))
+                q10 = state.run(f"queries_{args.scale}x", lambda: queries_scaled(q1["trials"]["nickname"], args.runs))
             conn = schemas.modules()[0].schema.connection
             machine = {**common.machine(conn), "load_average_start": load_start}
         finally:
@@ -153,7 +172,13 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
     result = {
         "started": started.isoformat(timespec="seconds"),
         "seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds()),
-        "args": {"mice": args.mice, "runs": args.runs, "processes": args.processes, "scale": args.scale},
+        "args": {
+            "mice": args.mice,
+            "runs": args.runs,
+            "processes": args.processes,
+            "scale": args.scale,
+            "queries_only": args.queries_only,
+        },
         "machine": machine,
         "lab": lab_info,
         "measures": measures(cold, nightly, q1, q10, args),
@@ -166,7 +191,7 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
         },
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench-{started:%Y%m%dT%H%M%S}-mice{args.mice}.json"
+    path = args.out / f"bench-{started:%Y%m%dT%H%M%S}-mice{args.mice}{'-queries' if args.queries_only else ''}.json"
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(format_table(result))
     print(f"\nresults: {path}")
@@ -202,20 +227,23 @@ def _populate_errors() -> int:
     return sum(len(t.jobs.errors) for t in auto_tables())
 
 
-def cold_run(lab_dir: Path, report_dir: Path, processes: int) -> dict:
-    """Mirror, populate everything and draw every figure on an empty database: one subprocess each."""
+def cold_run(lab_dir: Path, report_dir: Path, processes: int, tables: str = "all") -> dict:
+    """Mirror, populate ``tables`` and (for all tables) draw every figure on an empty database: one subprocess each."""
     ingest = _iblpipe("ingest", "--source", f"dump:{lab_dir / 'alyx_dump.json'}").check()
-    populate = _iblpipe("populate", "--tables", "all", "--processes", str(processes), "--no-progress")
+    populate = _iblpipe("populate", "--tables", tables, "--processes", str(processes), "--no-progress")
     if populate.returncode not in (0, 1):  # 1: some keys failed, counted below
         populate.check()
-    plot = _iblpipe("plot", "--out", str(report_dir), "--processes", str(processes)).check()
+    plot_s = 0.0
+    if tables == "all":
+        plot_s = _iblpipe("plot", "--out", str(report_dir), "--processes", str(processes)).check().seconds
     counts = _counts()
     return {
         "ingest_s": ingest.seconds,
         "populate_s": populate.seconds,
-        "plot_s": plot.seconds,
-        "total_s": ingest.seconds + populate.seconds + plot.seconds,
+        "plot_s": plot_s,
+        "total_s": ingest.seconds + populate.seconds + plot_s,
         "processes": processes,
+        "tables": tables,
         "populate_exit": populate.returncode,
         "populate_errors": _populate_errors(),
         "populate_maxrss_mb": populate.maxrss_mb,
@@ -341,7 +369,7 @@ def _measure(label, ours, unit, comparison=None, comparison_label="", ratio=None
     }
 
 
-def measures(cold: dict, nightly: dict, q1: dict, q10: dict, args: argparse.Namespace) -> dict:
+def measures(cold: dict, nightly: dict | None, q1: dict, q10: dict | None, args: argparse.Namespace) -> dict:
     """Every measure: ours (median), the comparison from the same run, their ratio, the goal and whether it is met."""
     t, r = q1["trials"], q1["region"]
     mouse = f"{t['nickname']}: {t['sessions']} sessions, {t['trials']} trials"
@@ -390,14 +418,21 @@ def measures(cold: dict, nightly: dict, q1: dict, q10: dict, args: argparse.Name
         goal=f"< {GOAL_MIRROR_S:.0f} s",
         ok=cold["ingest_s"] < GOAL_MIRROR_S,
     )
+    tables = cold.get("tables", "all")
+    what = "everything" if tables == "all" else "trials and units"
     out["populate_cold"] = _measure(
-        f"cold populate of everything (iblpipe populate --tables all --processes {cold['processes']})",
+        f"cold populate of {what} (iblpipe populate --tables {tables} --processes {cold['processes']})",
         cold["populate_s"],
         "s",
         cold["sessions_with_trials"] / cold["populate_s"],
         f"sessions/s; {cold['trials'] / cold['populate_s']:.0f} trials/s",
     )
     out["populate_cold"]["trials_per_s"] = cold["trials"] / cold["populate_s"]
+    out["populate_peak_memory"] = _measure(
+        "peak memory of a populate worker (ru_maxrss, largest process)", cold["populate_maxrss_mb"], "MiB"
+    )
+    if nightly is None or q10 is None:
+        return out
     out["nightly"] = _measure(
         f"nightly run, 1 new session for each of {nightly['new_sessions']} mice (iblpipe nightly)",
         nightly["nightly_s"],
@@ -425,9 +460,6 @@ def measures(cold: dict, nightly: dict, q1: dict, q10: dict, args: argparse.Name
             f"flat (< {GOAL_FLAT}x)" if name == "trials" else f"< {GOAL_REGION_S * 1000:.0f} ms",
             ours / base < GOAL_FLAT if name == "trials" else ours < GOAL_REGION_S,
         )
-    out["populate_peak_memory"] = _measure(
-        "peak memory of a populate worker (ru_maxrss, largest process)", cold["populate_maxrss_mb"], "MiB"
-    )
     return out
 
 

@@ -48,3 +48,25 @@ def test_smoke_benchmark_writes_every_measure(db_server, repo_root, tmp_path):
     assert data["details"]["nightly"]["new_sessions_populated"] == 3
     assert data["machine"]["cpu_count"] >= 1 and data["machine"]["database_server"]
     assert "measure" in result.stdout and "ours (median)" in result.stdout
+
+
+QUERY_MEASURES = {m for m in MEASURES if m not in ("nightly", "trials_10x", "region_10x")}
+
+
+def test_smoke_queries_only_populates_what_the_queries_read(db_server, repo_root, tmp_path):
+    out = tmp_path / "results"
+    env = dict(os.environ, PYTHONPATH=str(repo_root))
+    argv = [sys.executable, "-m", "benchmarks", *SMOKE_ARGS, "--queries-only", "--lab", str(tmp_path / "lab")]
+    argv += ["--out", str(out)]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=repo_root, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (path,) = out.glob("bench-*-queries.json")
+    data = json.loads(path.read_text())
+    assert set(data["measures"]) == QUERY_MEASURES
+    cold = data["details"]["cold"]
+    assert cold["tables"] == "behavior.Trials,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"
+    assert cold["plot_s"] == 0 and cold["sessions_with_trials"] == cold["sessions"] > 0
+    assert data["details"]["queries_1x"]["trials"]["same"] and data["details"]["queries_1x"]["region"]["agree"]
+    assert data["details"]["nightly"] is None and data["args"]["queries_only"] is True
