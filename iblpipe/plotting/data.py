@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-FIGURE_VERSION = "1"  # bump when the drawing changes, so every figure is redrawn once
+FIGURE_VERSION = "2"  # bump when the drawing changes, so every figure is redrawn once
 HEATMAP_BLOCK = 0.5  # (probability) probabilityLeft block of the contrast x date heatmap
 REFERENCE_FRACTIONS = (0.85, 0.75)  # (fraction) of the reference weight: the welfare lines of the weight panel
 
