@@ -25,7 +25,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -170,16 +170,32 @@ class Criterion(NamedTuple):
     rule: str  # how value is compared with threshold, e.g. 'abs <', 'all >'
 
 
+class SessionCounts(NamedTuple):
+    """What the daily summary needs of one session's trials (:func:`session_counts`)."""
+
+    n_trials: int  # (count) trials
+    n_correct: int  # (count) trials with feedbackType 1
+    n_easy: int  # (count) trials at |contrast| >= psychometrics.EASY_CONTRAST_PCT
+    n_easy_correct: int  # (count) easy trials with feedbackType 1
+
+
 @dataclass(frozen=True)
 class SessionInput:
-    """What the training status needs of one session."""
+    """What the training status needs of one session.
+
+    ``trials`` may be None when ``digest`` is given: :func:`training_history` then asks its
+    ``load_trials`` for the trials of the windows it has to fit, and :func:`daily_summary`
+    uses ``counts``.
+    """
 
     date: datetime.date
     task_protocol: str  # full protocol name or a kind from PROTOCOL_KINDS
-    trials: Mapping[str, Any]  # ALF names or our column names (see compute.trials)
+    trials: Mapping[str, Any] | None  # ALF names or our column names (see compute.trials)
     is_ephys_rig: bool = False
     delay_s: float = 0.0  # (s) delay between session start and the first trial (SESSION_DELAY_START)
-    session_id: str | None = None  # only for error messages
+    session_id: str | None = None  # names the session in errors, and to load_trials
+    digest: str | None = None  # session_digest of the trials (computed from them when None)
+    counts: SessionCounts | None = None  # session_counts of the trials (computed from them when None)
 
 
 @dataclass(frozen=True)
@@ -255,9 +271,10 @@ def _check_session(s: SessionInput, kind: str, trials: dict[str, np.ndarray]) ->
 class _Row(NamedTuple):
     date: datetime.date
     kind: str
-    trials: dict
+    trials: dict | None  # None until loaded (SessionInput without trials)
     ephys: bool
     delay_s: float
+    source: SessionInput
 
 
 def _rows(sessions: Sequence[SessionInput], *, check: bool = False) -> list[_Row]:
@@ -267,10 +284,13 @@ def _rows(sessions: Sequence[SessionInput], *, check: bool = False) -> list[_Row
         if not isinstance(s.date, datetime.date):
             raise DataError(f"session {s.session_id or '?'}: date must be a datetime.date, got {s.date!r}")
         date = s.date.date() if isinstance(s.date, datetime.datetime) else s.date
-        kind, trials = protocol_kind(s.task_protocol), alf_trials(s.trials)
-        if check:
+        kind = protocol_kind(s.task_protocol)
+        if s.trials is None and s.digest is None:
+            raise DataError(f"session {s.session_id or '?'} ({date}): neither trials nor their digest given")
+        trials = None if s.trials is None else alf_trials(s.trials)
+        if check and trials is not None:
             _check_session(s, kind, trials)
-        rows.append(_Row(date, kind, trials, bool(s.is_ephys_rig), float(s.delay_s or 0)))
+        rows.append(_Row(date, kind, trials, bool(s.is_ephys_rig), float(s.delay_s or 0), s))
     order = sorted(range(len(rows)), key=lambda i: rows[i].date)  # stable: input order within a date
     return [rows[i] for i in order]
 
@@ -284,7 +304,9 @@ def _date_delay(rows: list[_Row]) -> float:
 
 
 def training_history(
-    sessions: Sequence[SessionInput], memo: MutableMapping[str, dict] | None = None
+    sessions: Sequence[SessionInput],
+    memo: MutableMapping[str, dict] | None = None,
+    load_trials: Callable[[list[str]], Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> list[DailyStatus]:
     """The training status of every session date of one subject, oldest first.
 
@@ -296,6 +318,10 @@ def training_history(
         Optional cache of brainbox's verdict per three-date window, keyed by :func:`window_digest` of
         the window's inputs; read and filled in place. The result is the same with or without it
         (fits are seeded per window); with it, a recompute after a new session fits only new windows.
+    load_trials
+        Called with the ``session_id`` of sessions given without trials, when a window they are in
+        must be fitted; returns their trials by id. With a memo that already holds every window but
+        the newest, only the newest window's trials are loaded.
 
     Returns
     -------
@@ -305,6 +331,27 @@ def training_history(
     from brainbox.behavior.training import get_training_status
 
     rows = _rows(sessions, check=True)
+    if load_trials is None and any(r.trials is None for r in rows):
+        raise ValueError("training_history: sessions without trials need load_trials")
+    digests: dict[int, str] = {}
+    loaded: dict[int, dict] = {}
+
+    def digest_of(row: _Row) -> str:
+        if id(row) not in digests:
+            digests[id(row)] = row.source.digest or session_digest(row.trials)
+        return digests[id(row)]
+
+    def trials_of(group: list[_Row]) -> dict[str, np.ndarray]:
+        missing = [r for r in group if r.trials is None and id(r) not in loaded]
+        if missing:
+            found = load_trials([r.source.session_id for r in missing])
+            for r in missing:
+                if r.source.session_id not in found:
+                    raise DataError(f"session {r.source.session_id} ({r.date}): its trials could not be loaded")
+                loaded[id(r)] = alf_trials(found[r.source.session_id])
+                _check_session(r.source, r.kind, loaded[id(r)])
+        return _concat([r.trials if r.trials is not None else loaded[id(r)] for r in group])
+
     dates = sorted({r.date for r in rows})
     by_date = {d: [r for r in rows if r.date == d] for d in dates}
     # per-row status as in ibllib's data frame (one status per date once computed)
@@ -318,28 +365,33 @@ def training_history(
         window = row_dates[-n_dates:]
         if n_same > 1:
             window = window[: -(n_same - 1)]
-        trials, protocols, previous, ephys_dates = {}, [], [], []
+        used, protocols, previous, ephys_dates = [], [], [], []
         n_delay = 0
         for w in window:  # a date may repeat here, as in ibllib
             last = by_date[w][-1]
             if last.kind == HABITUATION:
                 continue
-            trials[w.isoformat()] = _concat([r.trials for r in by_date[w]])
+            used.append(w)
             protocols.append(last.kind)
             previous.append(status[w][-1])
             if _date_delay(by_date[w]) >= DELAY_MIN_S:
                 n_delay += 1
             if last.ephys:
                 ephys_dates.append(w.isoformat())
-        if not trials:
+        if not used:
             old = status[dates[dates.index(d) - 1]][-1] if dates.index(d) > 0 else HABITUATION
             status[d] = [old] * len(by_date[d])
             decided[d] = DailyStatus(d, old if old in STATUSES else HABITUATION, ())
             continue
-        digest = window_digest(trials, protocols, ephys_dates, n_delay) if memo is not None else None
+        used = list(dict.fromkeys(used))  # a repeated date is one key of brainbox's trials dict
+        digest = None
+        if memo is not None:
+            by_iso = {w.isoformat(): [digest_of(r) for r in by_date[w]] for w in used}
+            digest = window_digest(by_iso, protocols, ephys_dates, n_delay)
         if digest is not None and digest in memo:
             new, target, breakdown = decode_verdict(memo[digest])
         else:
+            trials = {w.isoformat(): trials_of(by_date[w]) for w in used}
             with psy.seeded_fits():
                 new, _, criteria = get_training_status(trials, protocols, ephys_dates, n_delay)
             new = OUR_NAMES[new]
@@ -350,7 +402,7 @@ def training_history(
         if STATUS_RANK[old] > STATUS_RANK[new]:
             new = old
         status[d] = [new] * len(by_date[d])
-        window_dates = tuple(sorted(datetime.date.fromisoformat(k) for k in trials))
+        window_dates = tuple(sorted(used))
         decided[d] = DailyStatus(d, new, breakdown, target, window_dates)
     _mark_failures(rows, status, by_date)
     out = []
@@ -371,18 +423,53 @@ def memo_version() -> str:
     return f"ibllib {version('ibllib')}, psychofit {version('psychofit')}, seed {psy.FIT_SEED}"
 
 
-def window_digest(
-    trials: Mapping[str, Mapping[str, np.ndarray]], protocols: Sequence[str], ephys_dates: Sequence[str], n_delay: int
-) -> str:
-    """Content hash (32 hex digits) of one call of ``get_training_status``: trials per date, protocols, rig, delays."""
-    h = hashlib.sha256(json.dumps([memo_version(), list(protocols), list(ephys_dates), int(n_delay)]).encode())
-    for date, arrays in trials.items():
-        h.update(date.encode())
-        for name in sorted(arrays):
-            values = np.ascontiguousarray(arrays[name], dtype=float)
-            h.update(f"{name}{values.shape}".encode())
-            h.update(values.tobytes())
+DIGEST_KEYS = (  # brainbox.behavior.training.TRIALS_KEYS: the trial arrays the status reads (ALF names)
+    "contrastLeft",
+    "contrastRight",
+    "feedbackType",
+    "probabilityLeft",
+    "choice",
+    "response_times",
+    "stimOn_times",
+)
+
+
+def session_digest(trials: Mapping[str, Any]) -> str:
+    """Content hash (32 hex digits) of one session's trial arrays that the training status reads.
+
+    ``trials``: ALF names or our column names; values compared as float64 (NULL as NaN).
+    """
+    arrays = alf_trials(trials)
+    h = hashlib.sha256(b"session-digest-v1")
+    for name in DIGEST_KEYS:
+        values = np.ascontiguousarray(arrays.get(name, np.zeros(0)), dtype=float)
+        h.update(f"{name}{values.shape}".encode())
+        h.update(values.tobytes())
     return h.hexdigest()[:32]
+
+
+def session_counts(trials: Mapping[str, Any]) -> SessionCounts:
+    """Trials, correct trials, easy trials and easy correct trials of one session (ALF or our names)."""
+    arrays = alf_trials(trials)
+    feedback = np.asarray(arrays.get("feedbackType", ()), float)
+    if not feedback.size:
+        return SessionCounts(0, 0, 0, 0)
+    correct = feedback == 1
+    easy = np.abs(psy.signed_contrast(arrays["contrastLeft"], arrays["contrastRight"])) >= psy.EASY_CONTRAST_PCT
+    return SessionCounts(int(feedback.size), int(correct.sum()), int(easy.sum()), int((correct & easy).sum()))
+
+
+def window_digest(
+    sessions: Mapping[str, Sequence[str]], protocols: Sequence[str], ephys_dates: Sequence[str], n_delay: int
+) -> str:
+    """Content hash (32 hex digits) of one call of ``get_training_status``.
+
+    ``sessions``: per window date (ISO), the :func:`session_digest` of its sessions in order;
+    with the protocols, the ephys-rig dates, n_delay and :func:`memo_version`.
+    """
+    inputs = ["window-v2", memo_version(), list(protocols), list(ephys_dates), int(n_delay)]
+    inputs.append([[date, list(digests)] for date, digests in sessions.items()])
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
 
 
 def _json_number(value: float) -> float | None:
@@ -497,11 +584,12 @@ def daily_summary(sessions: Sequence[SessionInput]) -> list[DailySummary]:
     out = []
     for day, d in enumerate(dates, start=1):
         of_date = [r for r in rows if r.date == d]
-        feedback = np.concatenate([np.asarray(r.trials.get("feedbackType", ()), float) for r in of_date])
-        left = np.concatenate([np.asarray(r.trials.get("contrastLeft", ()), float) for r in of_date])
-        right = np.concatenate([np.asarray(r.trials.get("contrastRight", ()), float) for r in of_date])
-        perf, perf_easy = (
-            psy.performance(feedback, psy.signed_contrast(left, right)) if feedback.size else (np.nan, np.nan)
-        )
-        out.append(DailySummary(d, day, len(of_date), int(feedback.size), perf, perf_easy, of_date[-1].kind))
+        for r in of_date:
+            if r.source.counts is None and r.trials is None:
+                raise DataError(f"session {r.source.session_id or '?'} ({d}): neither trials nor their counts given")
+        counts = [r.source.counts if r.source.counts is not None else session_counts(r.trials) for r in of_date]
+        n, n_correct, n_easy, n_easy_correct = (sum(c[i] for c in counts) for i in range(4))
+        perf = n_correct / n if n else np.nan  # brainbox compute_performance_easy, from counts
+        perf_easy = n_easy_correct / n_easy if n_easy else np.nan
+        out.append(DailySummary(d, day, len(of_date), n, perf, perf_easy, of_date[-1].kind))
     return out

@@ -141,6 +141,18 @@ class Trials(dj.Imported):
         reward_volume : float64                 # (uL) water given
         """
 
+    class Digest(dj.Part):
+        """What the per-subject tables need of the trials without reading them: a content hash and counts."""
+
+        definition = """
+        # written with the trials; sessions imported before it existed are digested from their trials when read
+        -> master
+        ---
+        training_digest : char(32)      # compute.training.session_digest of the arrays the training status reads
+        n_easy : int32                  # (count) trials at |contrast| >= 50 percent
+        n_easy_correct : int32          # (count) easy trials with feedbackType 1
+        """
+
     def make_fetch(self, key):
         return (str(session_folder(key)),)
 
@@ -162,6 +174,8 @@ class Trials(dj.Imported):
         return frame, *task_settings(Path(folder))
 
     def make_insert(self, key, frame, rig_name, session_delay):
+        from iblpipe.compute.training import session_counts, session_digest
+
         end, start = frame["trial_end_time"], frame["trial_start_time"]
         self.insert1(
             dict(
@@ -175,6 +189,10 @@ class Trials(dj.Imported):
             )
         )
         self.Trial.insert(_nulls(frame.assign(**key)))
+        counts = session_counts(frame)
+        self.Digest.insert1(
+            dict(key, training_digest=session_digest(frame), n_easy=counts.n_easy, n_easy_correct=counts.n_easy_correct)
+        )
         # A new session changes its subject's history: drop it (and everything computed from it).
         subject_key = (acquisition.Session & key).proj("subject_uuid").fetch1()
         stale = BehaviorHistory & {"subject_uuid": subject_key["subject_uuid"]}
@@ -378,33 +396,58 @@ class BehaviorHistory(dj.Computed):
 EPHYS_PROTOCOL_KIND = "ephys"  # without task settings, an ephysChoiceWorld session counts as run on an ephys rig
 
 
-def _session_inputs(key: dict, trial_attributes: tuple[str, ...]) -> list:
-    """``SessionInput`` of every session of a history, in start-time order, with the given trial attributes."""
-    from iblpipe.compute.training import SessionInput, protocol_kind
+def _history_trials(sessions, trial_attributes: tuple[str, ...]) -> dict[str, dict[str, np.ndarray]]:
+    """``{session_uuid (str): {attribute: array}}`` of the given sessions (a query or key list), one query."""
+    trials = to_frame((Trials.Trial & sessions).proj(*trial_attributes), index=False)
+    trials = trials.sort_values(["session_uuid", "trial_id"], kind="stable")
+    return {
+        str(uid): {c: frame[c].to_numpy(dtype=float) for c in trial_attributes}
+        for uid, frame in trials.groupby("session_uuid", sort=False)
+    }
 
+
+def _session_inputs(key: dict, trial_attributes: tuple[str, ...], *, lazy: bool = False) -> list:
+    """``SessionInput`` of every session of a history, in start-time order.
+
+    Without ``lazy`` each carries its trials (``trial_attributes``). With ``lazy`` a session
+    that has a ``Trials.Digest`` carries its digest and counts instead, and no trials (load
+    them with ``_history_trials``); sessions imported before digests existed still carry trials.
+    """
+    from iblpipe.compute.training import SessionCounts, SessionInput, protocol_kind
+
+    history = BehaviorHistory.Session & key
     sessions = to_frame(
-        (BehaviorHistory.Session & key) * Trials * acquisition.Session.proj("session_start_time", "task_protocol"),
+        history * Trials * acquisition.Session.proj("session_start_time", "task_protocol"),
         index=False,
     ).sort_values(["session_start_time", "session_uuid"], kind="stable")
-    trials = to_frame((Trials.Trial & (BehaviorHistory.Session & key)).proj(*trial_attributes), index=False)
-    trials = trials.sort_values(["session_uuid", "trial_id"], kind="stable")
-    by_session = {uid: frame for uid, frame in trials.groupby("session_uuid", sort=False)}
+    digests = {}
+    if lazy:
+        digests = {str(r["session_uuid"]): r for r in (Trials.Digest & history).to_dicts()}
+    without = [{"session_uuid": u} for u in sessions["session_uuid"] if str(u) not in digests]
+    trials = _history_trials(without, trial_attributes) if without else {}
+    empty = {c: np.zeros(0) for c in trial_attributes}
     inputs = []
     for row in sessions.itertuples(index=False):
-        frame = by_session.get(row.session_uuid, trials.iloc[:0])
+        uid = str(row.session_uuid)
         protocol = row.task_protocol or ""
         if row.rig_name is not None:
             ephys_rig = "ephys" in row.rig_name
         else:
             ephys_rig = protocol_kind(protocol) == EPHYS_PROTOCOL_KIND
+        digest = digests.get(uid)
+        counts = None
+        if digest is not None:
+            counts = SessionCounts(int(row.n_trials), int(row.n_correct), digest["n_easy"], digest["n_easy_correct"])
         inputs.append(
             SessionInput(
                 date=row.session_start_time.date(),
                 task_protocol=protocol,
-                trials={c: frame[c].to_numpy(dtype=float) for c in trial_attributes},
+                trials=None if digest is not None else trials.get(uid, empty),
                 is_ephys_rig=ephys_rig,
                 delay_s=0.0 if row.session_delay is None or pd.isna(row.session_delay) else float(row.session_delay),
-                session_id=str(row.session_uuid),
+                session_id=uid,
+                digest=None if digest is None else digest["training_digest"],
+                counts=counts,
             )
         )
     return inputs
@@ -447,7 +490,7 @@ class DailySummary(dj.Computed):
         # A plain make: a subject's trials are too many for make_fetch's double fetch and deep hash.
         from iblpipe.compute.training import daily_summary
 
-        days = daily_summary(_session_inputs(key, ("feedback_type", "contrast_left", "contrast_right")))
+        days = daily_summary(_session_inputs(key, ("feedback_type", "contrast_left", "contrast_right"), lazy=True))
         rows = pd.DataFrame([d._asdict() for d in days]).rename(columns={"date": "session_date"})
         self.insert(_nulls(rows.assign(**key)))
 
@@ -507,7 +550,13 @@ class TrainingStatus(dj.Computed):
         digests, verdicts = (StatusMemo & subject_key).to_arrays("window_digest", "verdict")
         memo = dict(zip(digests, verdicts, strict=True))
         known = set(memo)
-        history = training_history(_session_inputs(key, TRAINING_TRIAL_ATTRIBUTES), memo=memo)
+        history = training_history(
+            _session_inputs(key, TRAINING_TRIAL_ATTRIBUTES, lazy=True),
+            memo=memo,
+            load_trials=lambda ids: _history_trials(
+                [{"session_uuid": uuid.UUID(u)} for u in ids], TRAINING_TRIAL_ATTRIBUTES
+            ),
+        )
         StatusMemo.insert(
             [{**subject_key, "window_digest": d, "verdict": v} for d, v in memo.items() if d not in known],
             skip_duplicates=True,

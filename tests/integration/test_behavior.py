@@ -311,6 +311,34 @@ def test_daily_summary_and_learning_curve(prefix, lab):
     assert trained["n_sessions"] == upto["n_sessions"].sum() and trained["n_trials"] == upto["n_trials"].sum()
 
 
+def test_stored_digests_match_the_stored_trials_and_are_not_needed(prefix, lab):
+    from iblpipe.compute.training import session_counts, session_digest
+
+    _populate_subject_tables()
+    digests = {r["session_uuid"]: r for r in behavior.Trials.Digest.to_dicts()}
+    assert len(digests) == len(behavior.Trials()) > 0
+    trials = behavior.fetch_trials(behavior.Trials.Digest).reset_index()
+    for uid, frame in trials.groupby("session_uuid"):
+        frame = frame.sort_values("trial_id")
+        counts = session_counts(frame)
+        assert digests[uid]["training_digest"] == session_digest(frame), uid
+        assert (digests[uid]["n_easy"], digests[uid]["n_easy_correct"]) == counts[2:], uid
+    # A database from before the digests: the per-subject tables read the trials instead, same rows.
+    mouse = (subject.Subject & {"subject_nickname": "LRN001"}).keys()[0]  # {"subject_uuid": ...}
+    tables = (behavior.DailySummary, behavior.TrainingStatus, behavior.TrainingStatus.Criterion)
+    before = [(t & mouse).to_pandas() for t in tables]
+    saved = (behavior.Trials.Digest & (acquisition.Session & mouse)).to_dicts()
+    (behavior.Trials.Digest & (acquisition.Session & mouse)).delete_quick()
+    try:
+        (behavior.BehaviorHistory & mouse).delete(prompt=False, part_integrity="cascade")
+        (behavior.StatusMemo & mouse).delete_quick()
+        _populate_subject_tables()
+        for table, old in zip(tables, before, strict=True):
+            pd.testing.assert_frame_equal((table & mouse).to_pandas(), old)
+    finally:
+        behavior.Trials.Digest.insert(saved, skip_duplicates=True)
+
+
 def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab, tmp_path):
     _populate_subject_tables()
     mouse = subject.Subject & {"subject_nickname": "LRN001"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import numpy as np
@@ -234,13 +235,59 @@ def test_memo_gives_the_same_history_and_fits_only_new_windows():
 
 
 def test_window_digest_changes_with_any_input():
-    trials = {"2024-01-02": {"choice": np.array([1.0, -1.0]), "feedbackType": np.array([1.0, 1.0])}}
-    base = tr.window_digest(trials, ["training"], [], 0)
-    assert base == tr.window_digest({k: dict(v) for k, v in trials.items()}, ["training"], [], 0)
-    changed = {"2024-01-02": {"choice": np.array([1.0, 1.0]), "feedbackType": np.array([1.0, 1.0])}}
-    assert len({base, tr.window_digest(changed, ["training"], [], 0), tr.window_digest(trials, ["biased"], [], 0),
-                tr.window_digest(trials, ["training"], ["2024-01-02"], 0),
-                tr.window_digest(trials, ["training"], [], 1)}) == 5  # fmt: skip
+    trials = {"choice": np.array([1.0, -1.0]), "feedbackType": np.array([1.0, 1.0])}
+    one = tr.session_digest(trials)
+    assert one == tr.session_digest({k: v.copy() for k, v in trials.items()})
+    assert one == tr.session_digest({"choice": [1, -1], "feedback_type": [1, 1]})  # our names, ints
+    other = tr.session_digest({"choice": np.array([1.0, 1.0]), "feedbackType": np.array([1.0, 1.0])})
+    assert other != one
+    base = tr.window_digest({"2024-01-02": [one]}, ["training"], [], 0)
+    assert len({base, tr.window_digest({"2024-01-02": [other]}, ["training"], [], 0),
+                tr.window_digest({"2024-01-03": [one]}, ["training"], [], 0),
+                tr.window_digest({"2024-01-02": [one, one]}, ["training"], [], 0),
+                tr.window_digest({"2024-01-02": [one]}, ["biased"], [], 0),
+                tr.window_digest({"2024-01-02": [one]}, ["training"], ["2024-01-02"], 0),
+                tr.window_digest({"2024-01-02": [one]}, ["training"], [], 1)}) == 7  # fmt: skip
+
+
+def test_digest_keys_are_brainbox_trials_keys():
+    from brainbox.behavior.training import TRIALS_KEYS
+
+    assert set(tr.DIGEST_KEYS) == set(TRIALS_KEYS)
+
+
+def _without_trials(sessions):
+    """The sessions as the database gives them once digested: digest and counts, no trials."""
+    return [
+        dataclasses.replace(s, trials=None, digest=tr.session_digest(s.trials), counts=tr.session_counts(s.trials))
+        for s in sessions
+    ]
+
+
+def test_sessions_without_trials_load_only_the_windows_to_fit():
+    sessions = sessions_of(subject_history(1, fast=True, n_days=24))
+    by_id = {s.session_id: s.trials for s in sessions}
+    plain, memo = tr.training_history(sessions), {}
+    asked = []
+
+    def load(ids):
+        asked.append(list(ids))
+        return {i: by_id[i] for i in ids}
+
+    assert tr.training_history(_without_trials(sessions), memo=memo, load_trials=load) == plain
+    loaded = [i for ids in asked for i in ids]
+    trained = {s.session_id for s in sessions if tr.protocol_kind(s.task_protocol) != "habituation"}
+    assert len(loaded) == len(set(loaded)) and set(loaded) == trained  # each once; habituation never
+    more = sessions_of(subject_history(1, fast=True, n_days=25))
+    by_id.update({s.session_id: s.trials for s in more})
+    asked.clear()
+    longer = tr.training_history(_without_trials(more), memo=memo, load_trials=load)
+    assert longer == tr.training_history(more)
+    window = {s.session_id for s in more if s.date in set(longer[-1].window)}
+    assert {i for ids in asked for i in ids} == window and len(window) <= 4  # the new window's sessions only
+    with pytest.raises(ValueError, match="load_trials"):
+        tr.training_history(_without_trials(sessions))
+    assert tr.daily_summary(_without_trials(sessions)) == tr.daily_summary(sessions)
 
 
 def test_criteria_thresholds_reproduce_brainbox_verdicts():
