@@ -25,6 +25,8 @@ import logging
 
 import numpy as np
 
+from iblpipe.compute.training import DIGEST_KEYS
+
 logger = logging.getLogger(__name__)
 
 STATUS_RANK = {
@@ -48,15 +50,7 @@ MIN_TRIALS_1A = 200  # (trials per session) brainbox criterion_1a
 MIN_PERF_EASY_1B = 0.9  # (fraction correct) brainbox criterion_1b / ephys / recording
 MIN_TRIALS_1B = 400  # (trials per session) brainbox criterion_1b / ephys / recording
 FIT_SEED = 0  # numpy global seed set before each brainbox call: psychofit restarts its fits from np.random
-TRIALS_KEYS = (
-    "contrastLeft",
-    "contrastRight",
-    "feedbackType",
-    "probabilityLeft",
-    "choice",
-    "response_times",
-    "stimOn_times",
-)
+TRIALS_KEYS = DIGEST_KEYS  # brainbox.behavior.training.TRIALS_KEYS (without importing brainbox here)
 
 
 @dataclasses.dataclass
