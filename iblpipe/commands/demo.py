@@ -12,7 +12,7 @@ from iblpipe.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 
-DEMO_RUN_MAX_SESSIONS = 30  # sessions per mouse in `demo run`: a few minutes end to end; whole lives take an hour
+DEMO_RUN_MAX_SESSIONS = 30  # sessions per mouse in `demo run`: a few minutes end to end (whole lives: about twice that)
 
 
 def register(sub) -> None:
