@@ -70,15 +70,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="keep the database, lab copy and stage results in DIR; a rerun with the same DIR resumes",
     )
-    p.add_argument("--scale", type=int, default=SCALE, help=f"size factor of the scaling measure (default {SCALE})")
+    p.add_argument(
+        "--scale", type=int, default=SCALE, help=f"size factor of the scaling measure; 1 skips it (default {SCALE})"
+    )
     p.add_argument(
         "--queries-only",
         action="store_true",
         help="populate only what the queries read (trials, units), then the 1x queries: no nightly, no 10x",
     )
     args = p.parse_args(argv)
-    if args.mice < 1 or args.runs < 1 or args.processes < 1 or args.scale < 2:
-        p.error("--mice, --runs and --processes must be >= 1, --scale >= 2")
+    if args.mice < 1 or args.runs < 1 or args.processes < 1 or args.scale < 1:
+        p.error("--mice, --runs, --processes and --scale must be >= 1")
     return args
 
 
@@ -161,8 +163,12 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
                 nightly = state.run("nightly", lambda: nightly_run(lab_dir, night_dir, report_dir, args.processes))
                 os.environ["IBLPIPE_DATA_ROOT"] = str(night_dir)
                 q1 = state.run("queries_1x", lambda: queries(night_dir, args.runs))
-                inflated = state.run("inflate", lambda: inflate(prefix, args.scale))
-                q10 = state.run(f"queries_{args.scale}x", lambda: queries_scaled(q1["trials"]["nickname"], args.runs))
+                inflated = q10 = None
+                if args.scale > 1:
+                    inflated = state.run("inflate", lambda: inflate(prefix, args.scale))
+                    q10 = state.run(
+                        f"queries_{args.scale}x", lambda: queries_scaled(q1["trials"]["nickname"], args.runs)
+                    )
             conn = schemas.modules()[0].schema.connection
             machine = {**common.machine(conn), "load_average_start": load_start}
         finally:
@@ -187,7 +193,7 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
             "nightly": nightly,
             "queries_1x": q1,
             "inflate": inflated,
-            f"queries_{args.scale}x": q10,
+            **({f"queries_{args.scale}x": q10} if args.scale > 1 else {}),
         },
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -431,7 +437,7 @@ def measures(cold: dict, nightly: dict | None, q1: dict, q10: dict | None, args:
     out["populate_peak_memory"] = _measure(
         "peak memory of a populate worker (ru_maxrss, largest process)", cold["populate_maxrss_mb"], "MiB"
     )
-    if nightly is None or q10 is None:
+    if nightly is None:
         return out
     out["nightly"] = _measure(
         f"nightly run, 1 new session for each of {nightly['new_sessions']} mice (iblpipe nightly)",
@@ -444,6 +450,8 @@ def measures(cold: dict, nightly: dict | None, q1: dict, q10: dict | None, args:
         f"< {GOAL_NIGHTLY_S:.0f} s",
         nightly["nightly_s"] < GOAL_NIGHTLY_S,
     )
+    if q10 is None:
+        return out
     for name, ours, base, rows in (
         ("trials", q10["fetch_trials_s"], t["fetch_trials_s"], q10["trials"]),
         ("region", q10["region_s"], r["db_s"], q10["region_rows"]),
