@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import pandas as pd
 from iblpipe.demo.lab import lab_names, lab_users, mouse_specs
 from iblpipe.demo.mouse import WATER_TYPE_SESSION, WATER_TYPE_SUPPLEMENT, simulate_mouse
 from iblpipe.errors import ConfigError
+from iblpipe.parallel import ordered_map
 from iblpipe.sources.ids import lab_uuid, name_uuid
 
 logger = logging.getLogger(__name__)
@@ -216,23 +216,20 @@ def generate(
     truths = []
     n_trials = n_probes = 0
     simulate = functools.partial(simulate_mouse, out=root, seed=seed, max_sessions=max_sessions, region_ids=region_ids)
-    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
     try:
-        results = pool.imap(simulate, specs) if pool else map(simulate, specs)
-        for spec, result in zip(specs, results, strict=True):
-            dump.write(result.records)
-            sessions += result.sessions
-            datasets += result.datasets
-            truths.append(result.truth)
-            n_trials += result.n_trials
-            n_probes += sum(r["model"] == "experiments.probeinsertion" for r in result.records)
-            logger.debug("mouse %s: %d sessions", spec.nickname, len(result.sessions))
-            if progress is not None:
-                progress(1)
+        with ordered_map(simulate, specs, workers) as results:
+            for spec, result in zip(specs, results, strict=True):
+                dump.write(result.records)
+                sessions += result.sessions
+                datasets += result.datasets
+                truths.append(result.truth)
+                n_trials += result.n_trials
+                n_probes += sum(r["model"] == "experiments.probeinsertion" for r in result.records)
+                logger.debug("mouse %s: %d sessions", spec.nickname, len(result.sessions))
+                if progress is not None:
+                    progress(1)
     finally:
         dump.close()
-        if pool:
-            pool.terminate()
     write_cache(root, sessions, datasets)
     truth = {
         "generator_version": GENERATOR_VERSION,

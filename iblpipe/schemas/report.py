@@ -129,8 +129,7 @@ def draw_report(
     ``processes``: figures drawn in parallel by this many forked processes (they
     only draw; this process records each figure in ``MouseFigure`` as it is saved).
     """
-    import multiprocessing
-
+    from iblpipe.parallel import ordered_map
     from iblpipe.plotting import figures  # noqa: F401  (imported once, before the workers fork)
     from iblpipe.plotting.html import ReportRow, write_report
 
@@ -145,7 +144,8 @@ def draw_report(
             raise ConfigError(f"no sessions for subject(s) {', '.join(unknown)}: check the nickname (`iblpipe status`)")
     drawn = {r["subject_uuid"]: r for r in MouseFigure.to_dicts()}
     result = ReportResult()
-    todo = []  # (subject_uuid, name, digest, (mouse, png, thumbnail))
+    todo = []  # (subject_uuid, name, digest, png) of each figure to draw
+    jobs = []  # (mouse, png, thumbnail) of each, for _draw_one
     for uid, mouse in data.items():
         png, thumb = figure_paths(out, mouse.lab, mouse.subject)
         name = f"{mouse.lab}/{mouse.subject}"
@@ -155,26 +155,17 @@ def draw_report(
         previous = drawn.get(uid)
         stale = previous is None or previous["inputs_hash"] != digest or previous["figure_path"] != str(png)
         if force or stale or not png.exists() or not thumb.exists():
-            todo.append((uid, name, digest, (mouse, png, thumb)))
+            todo.append((uid, name, digest, png))
+            jobs.append((mouse, png, thumb))
         else:
             result.unchanged.append(name)
-    jobs = [job for *_, job in todo]
-    pool = (
-        multiprocessing.get_context("fork").Pool(min(processes, len(jobs))) if processes > 1 and len(jobs) > 1 else None
-    )
-    try:
-        done = pool.imap(_draw_one, jobs) if pool else map(_draw_one, jobs)
-        for (uid, name, digest, (_, png, _)), _ in zip(
-            todo, progress(done, len(jobs)) if progress else done, strict=True
-        ):
+    with ordered_map(_draw_one, jobs, processes) as done:
+        for (uid, name, digest, png), _ in zip(todo, progress(done, len(jobs)) if progress else done, strict=True):
             MouseFigure.insert1(
                 {"subject_uuid": uid, "inputs_hash": digest, "figure_path": str(png), "drawn_time": dt.datetime.now()},
                 replace=True,
             )
             result.drawn.append(name)
-    finally:
-        if pool:
-            pool.terminate()
     rows = []
     for mouse in data.values():
         png, thumb = figure_paths(out, mouse.lab, mouse.subject)
