@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     def progress(items, total):
         return tqdm(items, total=total, desc="figures", unit="mouse", disable=not sys.stderr.isatty())
 
-    processes = getattr(args, "processes", 1)
-    result = report.draw_report(out, args.subject, force=args.force, progress=progress, processes=processes)
+    result = report.draw_report(out, args.subject, force=args.force, progress=progress, processes=args.processes)
     print(f"drew {len(result.drawn)} figures, {len(result.unchanged)} unchanged")
     for name in result.drawn:
         print(f"  drew {name}")

@@ -177,11 +177,12 @@ class Trials(dj.Imported):
         from iblpipe.compute.training import session_counts, session_digest
 
         end, start = frame["trial_end_time"], frame["trial_start_time"]
+        counts = session_counts(frame)
         self.insert1(
             dict(
                 key,
-                n_trials=len(frame),
-                n_correct=int((frame["feedback_type"] == 1).sum()),
+                n_trials=counts.n_trials,
+                n_correct=counts.n_correct,
                 n_no_go=int((frame["choice"] == 0).sum()),
                 trials_duration=float(end.iloc[-1] - start.iloc[0]) if len(frame) else 0.0,
                 rig_name=rig_name,
@@ -189,7 +190,6 @@ class Trials(dj.Imported):
             )
         )
         self.Trial.insert(_nulls(frame.assign(**key)))
-        counts = session_counts(frame)
         self.Digest.insert1(
             dict(key, training_digest=session_digest(frame), n_easy=counts.n_easy, n_easy_correct=counts.n_easy_correct)
         )
@@ -406,12 +406,12 @@ def _history_trials(sessions, trial_attributes: tuple[str, ...]) -> dict[str, di
     }
 
 
-def _session_inputs(key: dict, trial_attributes: tuple[str, ...], *, lazy: bool = False) -> list:
+def _session_inputs(key: dict, trial_attributes: tuple[str, ...]) -> list:
     """``SessionInput`` of every session of a history, in start-time order.
 
-    Without ``lazy`` each carries its trials (``trial_attributes``). With ``lazy`` a session
-    that has a ``Trials.Digest`` carries its digest and counts instead, and no trials (load
-    them with ``_history_trials``); sessions imported before digests existed still carry trials.
+    A session with a ``Trials.Digest`` carries its digest and counts, and no trials (load
+    them with ``_history_trials``); a session imported before digests existed carries its
+    trials (``trial_attributes``).
     """
     from iblpipe.compute.training import SessionCounts, SessionInput, protocol_kind
 
@@ -420,9 +420,7 @@ def _session_inputs(key: dict, trial_attributes: tuple[str, ...], *, lazy: bool 
         history * Trials * acquisition.Session.proj("session_start_time", "task_protocol"),
         index=False,
     ).sort_values(["session_start_time", "session_uuid"], kind="stable")
-    digests = {}
-    if lazy:
-        digests = {str(r["session_uuid"]): r for r in (Trials.Digest & history).to_dicts()}
+    digests = {str(r["session_uuid"]): r for r in (Trials.Digest & history).to_dicts()}
     without = [{"session_uuid": u} for u in sessions["session_uuid"] if str(u) not in digests]
     trials = _history_trials(without, trial_attributes) if without else {}
     empty = {c: np.zeros(0) for c in trial_attributes}
@@ -490,7 +488,7 @@ class DailySummary(dj.Computed):
         # A plain make: a subject's trials are too many for make_fetch's double fetch and deep hash.
         from iblpipe.compute.training import daily_summary
 
-        days = daily_summary(_session_inputs(key, ("feedback_type", "contrast_left", "contrast_right"), lazy=True))
+        days = daily_summary(_session_inputs(key, ("feedback_type", "contrast_left", "contrast_right")))
         rows = pd.DataFrame([d._asdict() for d in days]).rename(columns={"date": "session_date"})
         self.insert(_nulls(rows.assign(**key)))
 
@@ -551,7 +549,7 @@ class TrainingStatus(dj.Computed):
         memo = dict(zip(digests, verdicts, strict=True))
         known = set(memo)
         history = training_history(
-            _session_inputs(key, TRAINING_TRIAL_ATTRIBUTES, lazy=True),
+            _session_inputs(key, TRAINING_TRIAL_ATTRIBUTES),
             memo=memo,
             load_trials=lambda ids: _history_trials(
                 [{"session_uuid": uuid.UUID(u)} for u in ids], TRAINING_TRIAL_ATTRIBUTES
