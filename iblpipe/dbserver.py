@@ -60,6 +60,7 @@ def _paths(home: Path | None = None) -> dict[str, Path]:
         "log": base / "mariadbd.log",
         "state": base / "server.json",
         "password": base / "password",
+        "tmpdir": base / "tmp",
     }
 
 
@@ -230,6 +231,7 @@ def start(home: Path | None = None) -> ServerInfo:
     mariadbd = ensure_mariadb_installed()
     paths["base"].mkdir(parents=True, exist_ok=True)
     os.chmod(paths["base"], 0o700)
+    _private_tmpdir(paths)
     fresh = not (paths["datadir"] / "mysql").exists()
     if fresh:
         _initialise(paths)
@@ -243,6 +245,7 @@ def start(home: Path | None = None) -> ServerInfo:
         f"--socket={paths['socket']}",
         f"--pid-file={paths['pidfile']}",
         f"--log-error={paths['log']}",
+        f"--tmpdir={paths['tmpdir']}",
         f"--port={port}",
         "--bind-address=127.0.0.1",
         "--skip-log-bin",
@@ -294,6 +297,19 @@ def _last_port(paths: dict[str, Path]) -> int | None:
         return None
 
 
+def _private_tmpdir(paths: dict[str, Path]) -> Path:
+    """The server's own temporary folder (mode 0700).
+
+    A starting MariaDB deletes every ``#sql*`` file in its tmpdir. Servers sharing ``/tmp`` therefore
+    delete each other's on-disk temporary tables, and 10.11 then crashes in ``ha_maria::drop_table``
+    while answering information_schema queries. Every server we start gets a folder of its own.
+    """
+    tmpdir = paths["tmpdir"]
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmpdir, 0o700)
+    return tmpdir
+
+
 def _initialise(paths: dict[str, Path]) -> None:
     install_db = _install_db_binary()
     if install_db is None:
@@ -306,6 +322,7 @@ def _initialise(paths: dict[str, Path]) -> None:
         f"--datadir={paths['datadir']}",
         "--auth-root-authentication-method=normal",
         "--skip-test-db",
+        f"--tmpdir={paths['tmpdir']}",  # passed on to the bootstrap mariadbd
     ]
     if os.geteuid() == 0:
         cmd.append("--user=root")

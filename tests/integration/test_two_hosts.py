@@ -78,13 +78,14 @@ def network():
 def db_host(network, tmp_path_factory):
     """MariaDB listening on every address of the db namespace, with a worker account; yields its folder."""
     base = tmp_path_factory.mktemp("db_host")
-    datadir, sock = base / "data", base / "sock"
-    _sh(dbserver._install_db_binary(), "--no-defaults", f"--datadir={datadir}",
+    datadir, sock, tmpdir = base / "data", base / "sock", base / "tmp"
+    tmpdir.mkdir(mode=0o700)  # its own tmpdir: a starting server deletes #sql* files in a shared /tmp
+    _sh(dbserver._install_db_binary(), "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
         "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root")  # fmt: skip
     log = open(base / "mariadbd.log", "w")  # noqa: SIM115  (closed below)
     server = subprocess.Popen(
         ["ip", "netns", "exec", network["db"], dbserver.find_mariadbd(), "--no-defaults", f"--datadir={datadir}",
-         f"--socket={sock}", "--port=3306", "--bind-address=0.0.0.0", "--user=root", "--skip-log-bin",
+         f"--socket={sock}", f"--tmpdir={tmpdir}", "--port=3306", "--bind-address=0.0.0.0", "--user=root", "--skip-log-bin",
          "--skip-name-resolve", "--innodb-buffer-pool-size=256M"],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL,
     )  # fmt: skip
