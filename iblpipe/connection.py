@@ -13,12 +13,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from iblpipe.errors import ConfigError, DatabaseUnavailable
+from iblpipe.errors import ConfigError, DatabaseUnavailable, ServerUnreachable
 
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5  # (s) how long a first TCP connection may take before we give up
 MARIADB_WARNING = "MariaDB is not officially supported"
+UNREACHABLE_CODES = (2003, 2013)  # MySQL client errors: cannot connect, lost connection during handshake
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class ConnectionSpec:
     user: str
     password: str
     origin: str  # "arguments", "environment", "datajoint.json" or "embedded"
+
+
+_connected: ConnectionSpec | None = None  # the server the last ``connect()`` of this process chose
 
 
 def silence_mariadb_warning() -> None:
@@ -69,9 +73,17 @@ def _split_host(host: str, port, origin: str) -> tuple[str, int]:
 
 
 def resolve(
-    host: str | None = None, port: int | None = None, user: str | None = None, password: str | None = None
-) -> ConnectionSpec:
-    """Decide which server to use, starting the embedded one when nothing else is configured."""
+    host: str | None = None,
+    port: int | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    *,
+    start_embedded: bool = True,
+) -> ConnectionSpec | None:
+    """Decide which server to use, starting the embedded one when nothing else is configured.
+
+    With ``start_embedded=False`` the embedded server is only reported: None when it is not running.
+    """
     import datajoint as dj
 
     if host:
@@ -94,7 +106,12 @@ def resolve(
         )
     from iblpipe import dbserver
 
-    info = dbserver.start()
+    if start_embedded:
+        info = dbserver.start()
+    else:
+        info = dbserver.running_info()
+        if info is None:
+            return None
     return ConnectionSpec(info.host, info.port, info.user, info.password, "embedded")
 
 
@@ -113,9 +130,10 @@ def check_reachable(spec: ConnectionSpec) -> None:
     except pymysql.err.MySQLError as exc:
         code = exc.args[0] if exc.args else "?"
         reason = exc.args[1] if len(exc.args) > 1 else str(exc)
-        if code == 2003:
-            reason = "connection refused or timed out"
-        raise DatabaseUnavailable(
+        error = DatabaseUnavailable
+        if code in UNREACHABLE_CODES:
+            reason, error = "connection refused or timed out", ServerUnreachable
+        raise error(
             f"cannot connect to MySQL at {spec.host}:{spec.port} as {spec.user!r} (from {spec.origin}): {reason}"
         ) from None
 
@@ -131,9 +149,11 @@ def connect(
     """Configure DataJoint for the resolved server and return its connection."""
     import datajoint as dj
 
+    global _connected
     silence_mariadb_warning()
     spec = resolve(host, port, user, password)
     check_reachable(spec)
+    _connected = spec
     dj.config["database.host"] = spec.host
     dj.config["database.port"] = spec.port
     dj.config["database.user"] = spec.user
@@ -144,3 +164,28 @@ def connect(
     if spec.origin != "embedded" or reset:
         logger.debug("connected to %s:%d as %s (%s)", spec.host, spec.port, spec.user, spec.origin)
     return conn
+
+
+def revive_embedded() -> bool:
+    """Restart the embedded server if this process connected to it and its process is gone; True if restarted.
+
+    Only the embedded server is ours to restart: a configured server (``DJ_HOST``, ``datajoint.json``)
+    is never touched, and one stopped on purpose (``iblpipe db stop``) stays stopped. DataJoint's
+    connection is pointed at the new port if the old one was taken meanwhile.
+    """
+    global _connected
+    if _connected is None or _connected.origin != "embedded":
+        return False
+    from iblpipe import dbserver
+
+    info = dbserver.restart_if_crashed()
+    if info is None:
+        return False
+    logger.warning("embedded MariaDB restarted: pid %d, %s:%d", info.pid, info.host, info.port)
+    if info.port != _connected.port:
+        import datajoint as dj
+
+        dj.config["database.port"] = info.port
+        dj.conn().conn_info["port"] = info.port
+        _connected = ConnectionSpec(info.host, info.port, info.user, info.password, "embedded")
+    return True

@@ -4,11 +4,15 @@
 ``mariadbd`` on a free loopback port with a generated password (stored with
 mode 0600), and records how to connect in ``server.json``. A second ``start``
 reuses the running server; a stale pid (server killed) is detected and cleaned.
+Starts and stops hold a lock in the server folder, so workers that find the
+server dead restart it once (``restart_if_crashed``). The server has a tmpdir
+of its own: see ``_private_tmpdir``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -61,6 +65,7 @@ def _paths(home: Path | None = None) -> dict[str, Path]:
         "state": base / "server.json",
         "password": base / "password",
         "tmpdir": base / "tmp",
+        "lock": base / "start.lock",
     }
 
 
@@ -206,15 +211,55 @@ def status(home: Path | None = None) -> dict:
     }
 
 
+def running_info(home: Path | None = None) -> ServerInfo | None:
+    """How to reach the embedded server if it is running now, else None (never starts it)."""
+    info = _read_state(home)
+    return info if info is not None and _pid_alive(info.pid) else None
+
+
 def _clean_stale(paths: dict[str, Path]) -> None:
     for key in ("pidfile", "socket", "state"):
         paths[key].unlink(missing_ok=True)
     paths["socket"].with_suffix(".sock.lock").unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _start_lock(paths: dict[str, Path]) -> Iterator[None]:
+    """One starter at a time per server folder: workers that find the server gone restart it once, not N times."""
+    paths["base"].mkdir(parents=True, exist_ok=True)
+    os.chmod(paths["base"], 0o700)
+    with open(paths["lock"], "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def start(home: Path | None = None) -> ServerInfo:
     """Start (or reuse) the embedded MariaDB and return how to connect to it."""
     paths = _paths(home)
+    if not paths["base"].exists():
+        ensure_mariadb_installed()  # a fresh home: fail before creating anything
+    with _start_lock(paths):
+        return _start_locked(home, paths)
+
+
+def restart_if_crashed(home: Path | None = None) -> ServerInfo | None:
+    """Start the embedded server again if it died (its state says running, its process is gone); else None.
+
+    A server stopped on purpose (``iblpipe db stop`` removes its state) stays stopped.
+    """
+    paths = _paths(home)
+    with _start_lock(paths):
+        info = _read_state(home)
+        if info is None or _pid_alive(info.pid):
+            return None
+        logger.warning("embedded MariaDB (pid %d) is gone; restarting it (log: %s)", info.pid, paths["log"])
+        return _start_locked(home, paths)
+
+
+def _start_locked(home: Path | None, paths: dict[str, Path]) -> ServerInfo:
     info = _read_state(home)
     if info is not None and _pid_alive(info.pid):
         if _can_login(info, timeout=5):
@@ -229,8 +274,6 @@ def start(home: Path | None = None) -> ServerInfo:
         _clean_stale(paths)
 
     mariadbd = ensure_mariadb_installed()
-    paths["base"].mkdir(parents=True, exist_ok=True)
-    os.chmod(paths["base"], 0o700)
     _private_tmpdir(paths)
     fresh = not (paths["datadir"] / "mysql").exists()
     if fresh:
@@ -385,6 +428,13 @@ def serving(home: Path, *, export_home: bool = False) -> Iterator[ServerInfo]:
 def stop(home: Path | None = None) -> bool:
     """Stop the embedded server. Returns True if a running server was stopped."""
     paths = _paths(home)
+    if not paths["base"].exists():
+        return False
+    with _start_lock(paths):
+        return _stop_locked(home, paths)
+
+
+def _stop_locked(home: Path | None, paths: dict[str, Path]) -> bool:
     info = _read_state(home)
     pid = info.pid if info else None
     if pid is None and paths["pidfile"].exists():

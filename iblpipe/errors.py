@@ -16,6 +16,10 @@ class DatabaseUnavailable(IblpipeError):
     """The database server cannot be reached or started."""
 
 
+class ServerUnreachable(DatabaseUnavailable):
+    """Nothing answers at the server's address (refused or timed out): a worker waits and retries."""
+
+
 class DbServerError(DatabaseUnavailable):
     """The embedded MariaDB server could not be installed, started or stopped."""
 

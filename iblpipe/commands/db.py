@@ -9,6 +9,8 @@ import sys
 
 logger = logging.getLogger(__name__)
 
+EXIT_RUNNING, EXIT_NOT_RUNNING = 0, 3  # LSB init-script status codes: 0 running, 3 not running
+
 
 def register(sub) -> None:
     p = sub.add_parser("db", help="start, stop or inspect the embedded MariaDB server")
@@ -17,11 +19,20 @@ def register(sub) -> None:
     start.set_defaults(func=_start)
     stop = dbsub.add_parser("stop", help="stop the embedded server")
     stop.set_defaults(func=_stop)
-    st = dbsub.add_parser("status", help="show whether the embedded server runs and where")
+    st = dbsub.add_parser(
+        "status",
+        help="show whether the embedded server runs and where (exit 3 when it does not)",
+        description="Show whether the embedded server runs. Exit 0 running, 3 not running (LSB status codes).",
+    )
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=_status)
     check = dbsub.add_parser(
-        "check", help="connect to the configured server (DJ_* env, datajoint.json or embedded) and report it"
+        "check",
+        help="connect to the configured server (DJ_* env, datajoint.json or embedded) and report it",
+        description=(
+            "Report which server the configuration chooses and whether it accepts us. Never starts a server: "
+            "exit 0 reachable, 2 a configured server unreachable, 3 the embedded server not running."
+        ),
     )
     check.set_defaults(func=_check)
     grant = dbsub.add_parser(
@@ -79,13 +90,18 @@ def _status(args: argparse.Namespace) -> int:
         print(f"running: pid {st['pid']}, {st['host']}:{st['port']}, data in {st['datadir']}")
     else:
         print(f"not running (data directory {st['datadir']}{'' if st['initialised'] else ', not initialised'})")
-    return 0
+    return EXIT_RUNNING if st["running"] else EXIT_NOT_RUNNING
 
 
 def _check(args: argparse.Namespace) -> int:
     from iblpipe.connection import check_reachable, resolve
 
-    spec = resolve()
+    spec = resolve(start_embedded=False)
+    if spec is None:
+        print(
+            "embedded MariaDB not running and no DJ_HOST or datajoint.json configured: start it with `iblpipe db start`"
+        )
+        return EXIT_NOT_RUNNING
     check_reachable(spec)
     print(f"reachable: {spec.user}@{spec.host}:{spec.port} (from {spec.origin})")
     return 0

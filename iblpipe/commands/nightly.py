@@ -57,7 +57,7 @@ def single_instance(path):
 def run(args: argparse.Namespace) -> int:
     from iblpipe import settings
     from iblpipe.commands import ingest, plot
-    from iblpipe.commands._common import activate
+    from iblpipe.commands._common import activate_worker
     from iblpipe.commands.populate import make_worker, report_exit, spawn_workers
 
     if args.processes < 1:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             rc = ingest.run(ingest_args)
             if rc:
                 return rc
-        activate(args)
+        activate_worker(args)
         logger.info("nightly: populate")
         worker = make_worker(args, progress=False)  # also checks the options before any work
         if args.processes > 1:

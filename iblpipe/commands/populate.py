@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 def add_worker_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``populate`` and ``nightly``."""
-    from iblpipe.populate import DEFAULT_STALE_TIMEOUT_S, RESTRICT_KEYS
+    from iblpipe.populate import DEFAULT_STALE_TIMEOUT_S, DEFAULT_TRANSIENT_BUDGET_S, RESTRICT_KEYS
 
     p.add_argument(
         "--tables",
@@ -60,6 +60,16 @@ def add_worker_options(p: argparse.ArgumentParser) -> None:
             f"(default: $IBLPIPE_STALE_TIMEOUT or {DEFAULT_STALE_TIMEOUT_S}); keep it above your slowest make"
         ),
     )
+    p.add_argument(
+        "--retry-budget",
+        type=float,
+        default=float(DEFAULT_TRANSIENT_BUDGET_S),
+        metavar="SECONDS",
+        help=(
+            "(s) how long a lost or unreachable server (at startup or during a key) is retried with backoff "
+            f"before the worker gives up (default: {DEFAULT_TRANSIENT_BUDGET_S}); a dead embedded server is restarted"
+        ),
+    )
     p.add_argument("--log-keys", action="store_true", help="log every key made (the audit trail), not just counts")
 
 
@@ -68,6 +78,8 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
     from iblpipe.populate import Worker, parse_restriction, select_tables
 
     restrict = parse_restriction(args.restrict)
+    if args.retry_budget < 0:
+        raise ConfigError(f"--retry-budget {args.retry_budget}: must be >= 0 (seconds)")
     args.stale_timeout = stale_timeout(args.stale_timeout)
     tables = select_tables(args.tables)
     require_data_root(tables)
@@ -83,6 +95,7 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
         restrict=restrict,
         max_calls=args.max_calls,
         stale_timeout=args.stale_timeout,
+        transient_budget=args.retry_budget,
         progress=bar,
         log_keys=args.log_keys,
     )
@@ -130,7 +143,7 @@ def report_exit(report) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iblpipe.commands._common import activate
+    from iblpipe.commands._common import activate_worker
 
     if args.processes < 1:
         raise ConfigError(f"--processes {args.processes}: must be at least 1")
@@ -138,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--sleep must be >= 0 and --duration > 0 (seconds)")
     if args.duration is not None and not args.loop:
         raise ConfigError("--duration goes with --loop")
-    activate(args)
+    activate_worker(args)
     # Built here even with --processes, so bad --tables / --restrict / data root fail before any work.
     worker = make_worker(args, progress=sys.stderr.isatty() and not args.no_progress and args.processes == 1)
     if args.processes > 1:
@@ -160,6 +173,7 @@ def spawn_workers(args: argparse.Namespace) -> tuple[int, bool]:
     argv += ["-v"] * args.verbose + (["-q"] if args.quiet else [])
     argv += ["populate", "--processes", "1", "--no-progress", "--tables", args.tables]
     argv += ["--stale-timeout", str(args.stale_timeout), "--sleep", str(args.sleep)]
+    argv += ["--retry-budget", str(args.retry_budget)]
     for flag, value in (("--max-calls", args.max_calls), ("--restrict", args.restrict), ("--duration", args.duration)):
         if value is not None:
             argv += [flag, str(value)]

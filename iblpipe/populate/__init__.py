@@ -46,7 +46,8 @@ TRANSIENT_CODES = {
     2014: "commands out of sync",
     2055: "lost connection",
 }
-TRANSIENT_NAMES = ("LostConnectionError", "InterfaceError")  # exception classes that always mean the link broke
+# Exception classes that always mean the link broke (ServerUnreachable: our own "connection refused or timed out").
+TRANSIENT_NAMES = ("LostConnectionError", "InterfaceError", "ServerUnreachable")
 
 
 def is_transient(error: BaseException | str) -> bool:
@@ -384,25 +385,19 @@ class Worker:
 
     def _retrying(self, label: str, what: str, result: TableResult, func: Callable):
         """Call ``func(retry)``, retrying transient failures with backoff for up to ``transient_budget`` seconds."""
-        start = time.monotonic()
-        for attempt in range(10**6):
-            try:
-                return func(attempt > 0)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                elapsed = time.monotonic() - start
-                if elapsed >= self.transient_budget or self.stop_requested:
-                    raise TransientFailure(
-                        f"{label}: {what} kept failing transiently for {elapsed:.0f} s ({_message(exc)}); "
-                        "left pending for the next run"
-                    ) from exc
-                wait = TRANSIENT_BACKOFF_S[min(attempt, len(TRANSIENT_BACKOFF_S) - 1)]
-                result.retries += 1
-                logger.warning("%s: %s failed transiently (%s); retrying in %d s", label, what, _message(exc), wait)
-                self.sleep(wait)
-                _reconnect()
-        raise AssertionError("unreachable")
+
+        def count() -> None:
+            result.retries += 1
+
+        return retry_transient(
+            func,
+            what=f"{label}: {what}",
+            budget=self.transient_budget,
+            then="left pending for the next run",
+            sleep=self.sleep,
+            on_retry=count,
+            should_stop=lambda: self.stop_requested,
+        )
 
     def _requeue(self, table, key: dict) -> None:
         """Put a key that failed transiently back to pending (it must never stay an error or a stale reservation)."""
@@ -415,12 +410,63 @@ class Worker:
                 logger.debug("requeued %s (was %s)", _short(pk), found[0]["status"])
 
 
+def retry_transient(
+    func: Callable,
+    *,
+    what: str,
+    budget: float = DEFAULT_TRANSIENT_BUDGET_S,
+    then: str = "giving up",
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    reconnect: bool = True,
+):
+    """Call ``func(retry)``; a transient failure is retried with backoff for up to ``budget`` seconds.
+
+    Before each retry the embedded server is restarted if it died (``connection.revive_embedded``) and,
+    with ``reconnect``, DataJoint's connection is reopened. Other errors propagate at once; a transient
+    failure that outlasts the budget raises ``TransientFailure`` (its message ends with ``then``).
+    """
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return func(attempt > 0)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            elapsed = time.monotonic() - start
+            if elapsed >= budget or should_stop():
+                raise TransientFailure(
+                    f"{what} kept failing transiently for {elapsed:.0f} s ({_message(exc)}); {then}"
+                ) from exc
+            wait = TRANSIENT_BACKOFF_S[min(attempt, len(TRANSIENT_BACKOFF_S) - 1)]
+            if on_retry is not None:
+                on_retry()
+            logger.warning("%s failed transiently (%s); retrying in %d s", what, _message(exc), wait)
+            sleep(wait)
+            _revive_server()
+            if reconnect:
+                _reconnect()
+            attempt += 1
+
+
+def _revive_server() -> None:
+    """Restart the embedded server if this process uses it and it died (never a configured DJ_HOST server)."""
+    from iblpipe.connection import revive_embedded
+
+    try:
+        revive_embedded()
+    except Exception as exc:  # a failed restart is one more transient failure; the next attempt tries again
+        logger.warning("restarting the embedded MariaDB failed: %s", _message(exc))
+
+
 def _reconnect() -> None:
     """Reopen the DataJoint connection when it is closed; failures are left to the next attempt."""
     import datajoint as dj
 
-    conn = dj.conn()
     with contextlib.suppress(Exception):
+        conn = dj.conn()
         if not conn.is_connected:
             conn.connect()
 

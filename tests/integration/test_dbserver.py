@@ -45,6 +45,10 @@ def test_start_twice_stop_and_recover_after_kill(tmp_path):
         assert first.returncode == 0, first.stderr
         second = cli(home, "db", "start")
         assert second.returncode == 0, second.stderr
+        running = cli(home, "db", "status")
+        assert running.returncode == 0 and running.stdout.startswith("running: pid")
+        check = cli(home, "db", "check")
+        assert check.returncode == 0 and "(from embedded)" in check.stdout, check.stderr
         assert len(servers_in(home)) == 1
         info = dbserver._read_state(home)
         assert login(info) == "iblpipe@%"
@@ -66,7 +70,11 @@ def test_start_twice_stop_and_recover_after_kill(tmp_path):
         stopped = cli(home, "db", "stop")
         assert stopped.returncode == 0 and "stopped" in stopped.stdout
         assert servers_in(home) == []
-        assert cli(home, "db", "status").stdout.startswith("not running")
+        status = cli(home, "db", "status")
+        assert status.stdout.startswith("not running") and status.returncode == 3  # LSB: program is not running
+        check = cli(home, "db", "check")
+        assert check.returncode == 3 and "not running" in check.stdout and "iblpipe db start" in check.stdout
+        assert servers_in(home) == []  # check reports, never starts a server
     finally:
         dbserver.stop(home)
 
@@ -170,8 +178,8 @@ def test_other_servers_starting_do_not_crash_ours(tmp_path):
         finally:
             done.set()
             asker.join(timeout=120)
-            for proc in others:
-                proc.terminate()
+            for proc in others:  # throwaway servers without data: no clean shutdown needed
+                proc.kill()
             for proc in others:
                 proc.wait(timeout=60)
         assert failures == []

@@ -4,8 +4,8 @@ import pymysql
 import pytest
 from datajoint.errors import DuplicateError, LostConnectionError
 
-from iblpipe.errors import ConfigError, DataError
-from iblpipe.populate import is_transient, parse_restriction
+from iblpipe.errors import ConfigError, DatabaseUnavailable, DataError, ServerUnreachable
+from iblpipe.populate import TransientFailure, is_transient, parse_restriction, retry_transient
 
 
 @pytest.mark.parametrize(
@@ -18,6 +18,7 @@ from iblpipe.populate import is_transient, parse_restriction
         pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"),
         pymysql.err.InterfaceError(0, ""),
         ConnectionResetError("reset by peer"),
+        ServerUnreachable("cannot connect to MySQL at 127.0.0.1:1 as 'x' (from environment): connection refused"),
     ],
 )
 def test_transient_failures_are_recognised(error):
@@ -73,3 +74,34 @@ def test_messages_are_judged_by_their_codes():
     assert is_transient("OperationalError: (2013, 'Lost connection to MySQL server during query')")
     assert is_transient("LostConnectionError: Server connection lost")
     assert not is_transient("DataError: alf/_ibl_trials.choice: 300 values, expected 301")
+
+
+def test_retry_transient_retries_then_gives_up_with_the_last_message():
+    calls, waits = [], []
+
+    def flaky(retry):
+        calls.append(retry)
+        if len(calls) < 3:
+            raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+        return "made"
+
+    assert retry_transient(flaky, what="k", sleep=waits.append, reconnect=False) == "made"
+    assert calls == [False, True, True] and waits == [1, 2]
+
+    def down(retry):
+        raise ServerUnreachable("cannot connect to MySQL at h:1: connection refused or timed out")
+
+    with pytest.raises(TransientFailure, match=r"^startup kept failing transiently for 0 s \(ServerUnreachable: "):
+        retry_transient(down, what="startup", budget=0, sleep=waits.append, reconnect=False)
+
+
+def test_retry_transient_does_not_retry_a_refused_login():
+    calls = []
+
+    def denied(retry):
+        calls.append(retry)
+        raise DatabaseUnavailable("cannot connect to MySQL at h:1 as 'x': Access denied")
+
+    with pytest.raises(DatabaseUnavailable):
+        retry_transient(denied, what="startup", sleep=lambda s: None, reconnect=False)
+    assert calls == [False]
