@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo-lab
 export DJ_IGNORE_CONFIG_FILE ?= true
 
-.PHONY: setup system-deps demo test unit integration lint format bench bench-smoke clean
+.PHONY: setup system-deps demo test unit integration lint format bench bench-smoke faults faults-smoke clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,13 @@ bench: setup
 
 bench-smoke: setup
 	$(BIN)/python -m benchmarks --mice 3 --runs 1 --max-sessions 16 $(BENCH_ARGS)
+
+# Fault suite (not a test; its --quick run is): FAULTS_ARGS passes options, e.g. FAULTS_ARGS="--work /data/faults"
+faults: setup
+	$(BIN)/python -m benchmarks.faults $(FAULTS_ARGS)
+
+faults-smoke: setup
+	$(BIN)/python -m benchmarks.faults --quick $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

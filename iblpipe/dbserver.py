@@ -6,7 +6,7 @@ mode 0600), and records how to connect in ``server.json``. A second ``start``
 reuses the running server; a stale pid (server killed) is detected and cleaned.
 Starts and stops hold a lock in the server folder, so workers that find the
 server dead restart it once (``restart_if_crashed``). The server has a tmpdir
-of its own: see ``_private_tmpdir``.
+of its own: see ``dbinstall.private_tmpdir``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +26,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from iblpipe import settings
+from iblpipe.dbinstall import (  # noqa: F401  (find_mariadbd, install_db_binary: re-exported for callers)
+    ensure_mariadb_installed,
+    find_mariadbd,
+    initialise,
+    install_db_binary,
+    private_tmpdir,
+)
 from iblpipe.errors import DbServerError
 
 logger = logging.getLogger(__name__)
@@ -35,10 +41,6 @@ DB_USER = "iblpipe"
 START_TIMEOUT_S = 60.0  # (s) wait for a fresh server to accept connections
 STOP_TIMEOUT_S = 60.0  # (s) wait after SIGTERM before SIGKILL
 BUFFER_POOL_DEFAULT = "1G"  # (bytes, MariaDB suffix) InnoDB buffer pool; $IBLPIPE_DB_BUFFER_POOL
-INSTALL_HINT = (
-    "install MariaDB (Debian/Ubuntu: `sudo apt-get install mariadb-server`) "
-    "or point iblpipe at your own MySQL with DJ_HOST, DJ_PORT, DJ_USER, DJ_PASS"
-)
 
 
 @dataclass(frozen=True)
@@ -67,42 +69,6 @@ def _paths(home: Path | None = None) -> dict[str, Path]:
         "tmpdir": base / "tmp",
         "lock": base / "start.lock",
     }
-
-
-def find_mariadbd() -> str | None:
-    """Path of the system's ``mariadbd`` (or ``mysqld`` of MariaDB), or None."""
-    for name in ("mariadbd", "mysqld"):
-        path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/usr/libexec")
-        if path:
-            return path
-    return None
-
-
-def _install_db_binary() -> str | None:
-    for name in ("mariadb-install-db", "mysql_install_db"):
-        path = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin")
-        if path:
-            return path
-    return None
-
-
-def ensure_mariadb_installed() -> str:
-    """Return the ``mariadbd`` path, installing ``mariadb-server`` with apt-get as root if missing."""
-    path = find_mariadbd()
-    if path:
-        return path
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        logger.info("mariadbd not found; installing mariadb-server with apt-get")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "mariadb-server"]):
-            result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-                raise DbServerError(f"`{' '.join(cmd)}` failed: {tail[0]}; {INSTALL_HINT}")
-        path = find_mariadbd()
-        if path:
-            return path
-    raise DbServerError(f"mariadbd not found; {INSTALL_HINT}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -274,10 +240,10 @@ def _start_locked(home: Path | None, paths: dict[str, Path]) -> ServerInfo:
         _clean_stale(paths)
 
     mariadbd = ensure_mariadb_installed()
-    _private_tmpdir(paths)
+    private_tmpdir(paths)
     fresh = not (paths["datadir"] / "mysql").exists()
     if fresh:
-        _initialise(paths)
+        initialise(paths)
 
     last = info.port if info is not None else _last_port(paths)
     port = last if last is not None and _port_free(last) else free_port()
@@ -338,43 +304,6 @@ def _last_port(paths: dict[str, Path]) -> int | None:
         return int((paths["base"] / LAST_PORT_FILE).read_text())
     except (OSError, ValueError):
         return None
-
-
-def _private_tmpdir(paths: dict[str, Path]) -> Path:
-    """The server's own temporary folder (mode 0700).
-
-    A starting MariaDB deletes every ``#sql*`` file in its tmpdir. Servers sharing ``/tmp`` therefore
-    delete each other's on-disk temporary tables, and 10.11 then crashes in ``ha_maria::drop_table``
-    while answering information_schema queries. Every server we start gets a folder of its own.
-    """
-    tmpdir = paths["tmpdir"]
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    os.chmod(tmpdir, 0o700)
-    return tmpdir
-
-
-def _initialise(paths: dict[str, Path]) -> None:
-    install_db = _install_db_binary()
-    if install_db is None:
-        raise DbServerError(f"mariadb-install-db not found; {INSTALL_HINT}")
-    if paths["datadir"].exists():
-        shutil.rmtree(paths["datadir"])  # a half-initialised directory from an interrupted first start
-    cmd = [
-        install_db,
-        "--no-defaults",
-        f"--datadir={paths['datadir']}",
-        "--auth-root-authentication-method=normal",
-        "--skip-test-db",
-        f"--tmpdir={paths['tmpdir']}",  # passed on to the bootstrap mariadbd
-    ]
-    if os.geteuid() == 0:
-        cmd.append("--user=root")
-    logger.info("initialising MariaDB data directory %s", paths["datadir"])
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        shutil.rmtree(paths["datadir"], ignore_errors=True)
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise DbServerError(f"mariadb-install-db failed: {' / '.join(tail)}")
 
 
 def _wait_ready(proc: subprocess.Popen, paths: dict[str, Path]) -> None:

@@ -125,7 +125,7 @@ def _default_server(base) -> subprocess.Popen:
     datadir, sock = base / "data", base / "sock"
     root = ["--user=root"] if os.geteuid() == 0 else []
     subprocess.run(
-        [dbserver._install_db_binary(), "--no-defaults", f"--datadir={datadir}", "--skip-test-db", *root],
+        [dbserver.install_db_binary(), "--no-defaults", f"--datadir={datadir}", "--skip-test-db", *root],
         check=True,
         capture_output=True,
     )

@@ -39,7 +39,7 @@ def _can_use_namespaces() -> str | None:
         return "needs root for network namespaces"
     if not (shutil.which("ip") and shutil.which("unshare")):
         return "needs iproute2 (ip) and util-linux (unshare)"
-    if dbserver.find_mariadbd() is None or dbserver._install_db_binary() is None:
+    if dbserver.find_mariadbd() is None or dbserver.install_db_binary() is None:
         return "needs mariadb-server"
     probe = f"ibpprobe{os.getpid()}"
     if _sh("ip", "netns", "add", probe, check=False).returncode != 0:
@@ -80,7 +80,7 @@ def db_host(network, tmp_path_factory):
     base = tmp_path_factory.mktemp("db_host")
     datadir, sock, tmpdir = base / "data", base / "sock", base / "tmp"
     tmpdir.mkdir(mode=0o700)  # its own tmpdir: a starting server deletes #sql* files in a shared /tmp
-    _sh(dbserver._install_db_binary(), "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
+    _sh(dbserver.install_db_binary(), "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
         "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root")  # fmt: skip
     log = open(base / "mariadbd.log", "w")  # noqa: SIM115  (closed below)
     server = subprocess.Popen(

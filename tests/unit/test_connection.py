@@ -11,7 +11,7 @@ from pathlib import Path
 import datajoint as dj
 import pytest
 
-from iblpipe import connection, dbserver
+from iblpipe import connection, dbinstall, dbserver
 from iblpipe.errors import ConfigError, DbServerError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_bad_port_is_a_config_error(no_dj_env, value, message):
 
 
 def test_missing_mariadbd_says_what_to_install(monkeypatch, tmp_path):
-    monkeypatch.setattr(dbserver, "find_mariadbd", lambda: None)
+    monkeypatch.setattr(dbinstall, "find_mariadbd", lambda: None)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: never apt-get
     home = tmp_path / "home"
     with pytest.raises(DbServerError, match=r"mariadbd not found; install MariaDB .*mariadb-server.*DJ_HOST"):
