@@ -11,7 +11,7 @@ export DJ_IGNORE_CONFIG_FILE ?= true
 setup: $(STAMP)
 
 # System packages the pipeline needs: MariaDB server for the embedded database
-# (skipped when DJ_HOST points at your own MySQL), Chromium for the report test.
+# (skipped when DJ_HOST points at your own MySQL), Chromium for the report test, Slurm for the Slurm tests.
 system-deps:
 	@if [ -z "$$DJ_HOST" ] && ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -22,6 +22,11 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing chromium (headless test of the report page)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not found: the report page test will skip (install chromium as root to run it)" >&2; fi; \
+	fi
+	@if ! command -v slurmctld >/dev/null 2>&1 && [ ! -x /usr/sbin/slurmctld ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing slurm-wlm (the Slurm tests run a one-node cluster)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm >/dev/null; \
+	  else echo "slurm-wlm not found: the Slurm tests will skip (install slurm-wlm as root to run them)" >&2; fi; \
 	fi
 
 $(STAMP): pyproject.toml

@@ -18,7 +18,7 @@ from iblpipe.errors import ConfigError, IblpipeError
 
 logger = logging.getLogger("iblpipe.cli")
 
-COMMANDS = ("db", "demo", "ingest", "populate", "status", "errors", "plot", "nightly")
+COMMANDS = ("db", "demo", "ingest", "populate", "status", "errors", "plot", "nightly", "slurm")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     os.environ.setdefault("DJ_IGNORE_CONFIG_FILE", "true") if not _has_datajoint_json() else None
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra  # passed through (slurm submit: to sbatch)
     try:
         setup_logging(args.verbose, args.quiet)
         if not getattr(args, "func", None):

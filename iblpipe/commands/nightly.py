@@ -36,7 +36,15 @@ def register(sub) -> None:
         "--processes", type=int, default=1, help="populate workers, then figure processes, on this host (default: 1)"
     )
     add_worker_options(p)
-    p.set_defaults(func=run)
+    from iblpipe.commands.slurm import add_slurm_options
+
+    p.add_argument(
+        "--slurm",
+        action="store_true",
+        help="populate as a Slurm job array (the options below), wait for it, then draw the figures here",
+    )
+    add_slurm_options(p)
+    p.set_defaults(func=run, accepts_extra=True)
 
 
 @contextlib.contextmanager
@@ -62,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.processes < 1:
         raise ConfigError(f"--processes {args.processes}: must be at least 1")
+    if args.extra and not args.slurm:
+        raise ConfigError(f"unrecognized arguments: {' '.join(args.extra)} (sbatch options go with --slurm)")
     source = args.source or os.environ.get("IBLPIPE_SOURCE")
     if not args.skip_ingest and not source:
         raise ConfigError(
@@ -84,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
         activate_worker(args)
         logger.info("nightly: populate")
         worker = make_worker(args, progress=False)  # also checks the options before any work
-        if args.processes > 1:
+        if args.slurm:
+            from iblpipe.commands.slurm import submit_array, wait_array
+
+            rc, stopped = wait_array(submit_array(args)), False
+        elif args.processes > 1:
             rc, stopped = spawn_workers(argparse.Namespace(**vars(args), loop=False, sleep=0.0, duration=None))
         else:
             rc, stopped = report_exit(worker.run()), worker.stop_requested

@@ -156,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
     worker = make_worker(args, progress=sys.stderr.isatty() and not args.no_progress and args.processes == 1)
     if args.processes > 1:
         return run_processes(args)
+    from iblpipe.slurm import tag_this_job
+
+    tag_this_job()  # under Slurm: `iblpipe status` names this worker's job
     report = worker.run(loop=args.loop, sleep=args.sleep, duration=args.duration)
     return report_exit(report)
 

@@ -15,7 +15,8 @@ def register(sub) -> None:
         description=(
             "One line per table. For auto-populated tables: todo = keys of the key source not in the table yet; "
             "pending / reserved / errors / ignored = the table's job queue. Reservations are listed below the "
-            "table with host, pid and age; `iblpipe errors` shows every failed key."
+            "table with host, pid and age (and the Slurm job of a worker under Slurm); `iblpipe errors` shows every "
+            "failed key."
         ),
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -46,15 +47,22 @@ def format_status(rows: list) -> str:
         for table, res in reservations:
             age = "?" if res["age_s"] is None else f"{res['age_s']:.0f} s"
             key = " ".join(f"{k}={v}" for k, v in res["key"].items())
-            text.append(f"  {table}: {res['host']} pid {res['pid']}, {age}: {key}")
+            job = f" (Slurm job {res['slurm_job']})" if res.get("slurm_job") else ""
+            text.append(f"  {table}: {res['host']} pid {res['pid']}{job}, {age}: {key}")
     return "\n".join(text)
 
 
 def run(args: argparse.Namespace) -> int:
     from iblpipe.populate.queue import pipeline_status
+    from iblpipe.slurm import reservation_jobs
 
     names = activate(args)
     rows = [r for r in pipeline_status() if r.auto or args.all]
+    if any(r.reservations for r in rows):
+        jobs = reservation_jobs()  # {} without Slurm
+        for r in rows:
+            for res in r.reservations:
+                res["slurm_job"] = jobs.get((res["host"], res["pid"]))
     if args.json:
         print(json.dumps({"schemas": names, "tables": [r.as_dict() for r in rows]}, default=str))
         return 0
