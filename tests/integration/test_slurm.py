@@ -175,3 +175,23 @@ def test_bad_input_is_one_line_and_submits_nothing(env, tmp_path):
     assert "#SBATCH --array=0-2" in dry.stdout and "sbatch --parsable --account=lab" in dry.stdout
     assert env["DJ_PASS"] not in dry.stdout
     assert slurm(env, "squeue", "-h").strip() == ""
+
+
+def test_nightly_hands_its_populate_to_slurm_and_waits(env, reference, demo_lab):
+    prefix = module_prefix(__name__) + "nightly_"
+    schemas.drop(prefix)
+    try:
+        mouse = mouse_of_insertions(reference)
+        out = cli(
+            prefix, env, "nightly", "--slurm", "--workers", "2", "--time", "30", "--skip-plot",
+            "--source", f"dump:{demo_lab / 'alyx_dump.json'}", "--restrict", f"subject={mouse}",
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+        job = job_of(out.stdout)
+        assert task_states(env, job) == ["COMPLETED"] * 2
+        assert f"Slurm array {job} done: 2 tasks, 0 failed" in out.stderr
+        local = cli(prefix, env, "populate")
+        assert local.returncode == 0, local.stderr[-3000:]
+        assert table_contents(prefix) == table_contents(reference)
+    finally:
+        schemas.drop(prefix)
