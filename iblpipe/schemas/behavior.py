@@ -32,7 +32,7 @@ import pandas as pd
 
 from iblpipe.compute.psychometrics import RT_DEFINITION
 from iblpipe.errors import ConfigError, DataError
-from iblpipe.schemas import acquisition, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas import acquisition, columnar, subject  # noqa: F401  (named in table definitions)
 from iblpipe.schemas.frames import to_frame
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _nulls(frame: pd.DataFrame) -> list[dict]:
 
 
 @schema
-class BehaviorParams(dj.Lookup):
+class BehaviorParams(columnar.Lookup):
     """One set of behaviour analysis parameters: training criteria version and reaction-time definition."""
 
     definition = """
@@ -103,7 +103,7 @@ class BehaviorParams(dj.Lookup):
 
 
 @schema
-class Trials(dj.Imported):
+class Trials(columnar.Imported):
     """One session's trials object, summarised (its trials are in the Part)."""
 
     definition = """
@@ -118,7 +118,7 @@ class Trials(dj.Imported):
     session_delay = null : float64  # (s) SESSION_DELAY_START of the task settings, if present
     """
 
-    class Trial(dj.Part):
+    class Trial(columnar.Part):
         """One trial: event times, stimulus, choice and outcome."""
 
         definition = """
@@ -141,7 +141,7 @@ class Trials(dj.Imported):
         reward_volume : float64                 # (uL) water given
         """
 
-    class Digest(dj.Part):
+    class Digest(columnar.Part):
         """What the per-subject tables need of the trials without reading them: a content hash and counts."""
 
         definition = """
@@ -226,7 +226,7 @@ def _trial_arrays(restriction, *attributes: str) -> dict[str, np.ndarray]:
 
 
 @schema
-class PsychometricFit(dj.Computed):
+class PsychometricFit(columnar.Computed):
     """One psychometric fit per session and probabilityLeft block."""
 
     definition = """
@@ -242,7 +242,7 @@ class PsychometricFit(dj.Computed):
     n_trials : int32                # (count) trials of the block
     """
 
-    class Contrast(dj.Part):
+    class Contrast(columnar.Part):
         """Choices at one signed contrast of one block: the data points of the fit."""
 
         definition = """
@@ -295,7 +295,7 @@ class PsychometricFit(dj.Computed):
 
 
 @schema
-class ReactionTime(dj.Computed):
+class ReactionTime(columnar.Computed):
     """Median reaction time of one session (its per-contrast medians are in the Part)."""
 
     definition = """
@@ -307,7 +307,7 @@ class ReactionTime(dj.Computed):
     n_trials : int32                # (count) trials with a reaction time
     """
 
-    class Contrast(dj.Part):
+    class Contrast(columnar.Part):
         """Median reaction time at one signed contrast."""
 
         definition = """
@@ -348,7 +348,7 @@ class ReactionTime(dj.Computed):
 
 
 @schema
-class BehaviorHistory(dj.Computed):
+class BehaviorHistory(columnar.Computed):
     """One subject's behaviour history under one parameter set: the sessions its per-subject results come from."""
 
     definition = """
@@ -362,7 +362,7 @@ class BehaviorHistory(dj.Computed):
     last_session_time : datetime        # (local time) start of the last session
     """
 
-    class Session(dj.Part):
+    class Session(columnar.Part):
         """One session the history was computed from (deleting it deletes the history)."""
 
         definition = """
@@ -463,7 +463,7 @@ TRAINING_TRIAL_ATTRIBUTES = (
 
 
 @schema
-class DailySummary(dj.Computed):
+class DailySummary(columnar.Computed):
     """One subject's session date: trials and performance of that date's sessions combined."""
 
     definition = """
@@ -494,7 +494,7 @@ class DailySummary(dj.Computed):
 
 
 @schema
-class StatusMemo(dj.Manual):
+class StatusMemo(columnar.Manual):
     """One three-date window's brainbox verdict, under the content hash of its inputs (a cache, never stale)."""
 
     definition = """
@@ -507,7 +507,7 @@ class StatusMemo(dj.Manual):
 
 
 @schema
-class TrainingStatus(dj.Computed):
+class TrainingStatus(columnar.Computed):
     """One subject's training status on one session date (the criteria that decided it are in the Part)."""
 
     definition = """
@@ -520,7 +520,7 @@ class TrainingStatus(dj.Computed):
     window_dates : varchar(64)          # (ISO dates) comma-separated dates whose trials decided the status
     """
 
-    class Criterion(dj.Part):
+    class Criterion(columnar.Part):
         """One criterion of a date's status decision: value, threshold, verdict."""
 
         definition = """
@@ -602,7 +602,7 @@ def _criterion_value(criterion) -> dict:
 
 
 @schema
-class LearningCurve(dj.Computed):
+class LearningCurve(columnar.Computed):
     """When one subject first reached one training status, and the sessions and trials it took."""
 
     definition = """
