@@ -5,7 +5,7 @@ populated on a private embedded MariaDB (or ``$DJ_HOST`` when set), the table gi
 measure our median, the comparison measured in the same run, their ratio and the goal:
 
 - one mouse's whole trial history as a DataFrame, by ``behavior.fetch_trials`` and by
-  ``(Trials.Trial & key).to_pandas()``, vs ONE loading the same sessions from the lab's local
+  ``(Trials & key).to_pandas()``, vs ONE loading the same sessions from the lab's local
   cache and vs the raw pymysql SELECT of the same SQL;
 - one region's unit table (``ephys.RegionUnits & acronym``) vs a group-by over the ALF
   cluster files loaded with ONE;

@@ -8,7 +8,7 @@ times:
 
 (a) populate of every behaviour table (Trials -> PsychometricFit, ReactionTime
     -> BehaviorHistory -> DailySummary, TrainingStatus -> LearningCurve);
-(b) one mouse's whole trial history: ``(Trials.Trial & mouse).to_pandas()``,
+(b) one mouse's whole trial history: ``(Trials & mouse).to_pandas()``,
     the documented fast path ``behavior.fetch_trials(mouse)``, and ONE
     (``One(cache_dir).load_object(eid, 'trials')`` for each of its sessions,
     with ``check_hash=False`` and, on a few sessions, with ONE's defaults);
@@ -120,14 +120,14 @@ def one_trials(one, eids: list, check_hash: bool = False) -> pd.DataFrame:
 def compare_trials(nickname: str, one, eids: list, runs: int, one_runs: int | None = None) -> dict:
     """Median times (s) of one mouse's whole trial history as a DataFrame, four ways, after a warm-up each.
 
-    ``to_pandas_s``: ``(Trials.Trial & mouse).to_pandas()``; ``fetch_trials_s``: the fast path;
+    ``to_pandas_s``: ``(Trials & mouse).to_pandas()``; ``fetch_trials_s``: the fast path;
     ``raw_s``: the same SQL through a fresh pymysql connection; ``one_s``: ONE loading the
     mouse's sessions ``eids`` from the local cache (``one_runs`` repetitions, default ``runs``).
     """
     from iblpipe.schemas import behavior
 
     restriction = mouse(nickname)
-    query = behavior.Trials.Trial & restriction
+    query = behavior.Trials & restriction
     pandas = timed(query.to_pandas, runs)
     fast = timed(lambda: behavior.fetch_trials(restriction), runs)
     raw = timed(lambda: raw_select(query), runs)
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             tables = (
-                behavior.Trials,
+                behavior.TrialSet,
                 behavior.PsychometricFit,
                 behavior.ReactionTime,
                 behavior.BehaviorHistory,
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 took = time.perf_counter() - start
                 total += took
                 print(f"(a) populate {table.__name__:16s} {took:7.1f} s  ({len(table())} rows)")
-            print(f"(a) populate, all behaviour tables: {total:.1f} s for {len(behavior.Trials.Trial())} trials")
+            print(f"(a) populate, all behaviour tables: {total:.1f} s for {len(behavior.Trials())} trials")
 
             make_parquet_db(root, hash_ids=False, hash_files=True)  # md5s in the cache: no mismatch warnings
             one = One(cache_dir=root, mode="local")

@@ -42,7 +42,7 @@ GOAL_REGION_S = region_units.TARGET_QUERY_S  # (s) one region's table
 GOAL_NIGHTLY_S = 120.0  # (s) a nightly run with one new session per mouse
 GOAL_MIRROR_S = 600.0  # (s) first mirror of the lab's Alyx dump: minutes, not hours
 GOAL_FLAT = 1.5  # (ratio) a query at 10x within this factor of 1x counts as flat (indexes used)
-QUERY_TABLES = "behavior.Trials,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"  # what the queries read
+QUERY_TABLES = "behavior.TrialSet,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"  # what the queries read
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -219,8 +219,8 @@ def _counts() -> dict:
     return {
         "subjects": len(subject.Subject()),
         "sessions": len(acquisition.Session()),
-        "sessions_with_trials": len(behavior.Trials()),
-        "trials": len(behavior.Trials.Trial()),
+        "sessions_with_trials": len(behavior.TrialSet()),
+        "trials": len(behavior.Trials()),
         "insertions": len(ephys.ProbeInsertion()),
         "units": len(ephys.Clusters.Cluster()),
         "region_rows": len(ephys.RegionUnits()),
@@ -273,7 +273,7 @@ def nightly_run(lab_dir: Path, night_dir: Path, report_dir: Path, processes: int
     after = _counts()
     from iblpipe.schemas import behavior
 
-    made = len(behavior.Trials & [{"session_uuid": e} for e in added["eids"]])
+    made = len(behavior.TrialSet & [{"session_uuid": e} for e in added["eids"]])
     return {
         "nightly_s": run.seconds,
         "nightly_exit": run.returncode,
@@ -341,7 +341,7 @@ def queries_scaled(nickname: str, runs: int) -> dict:
 
     restriction = behavior.mouse(nickname)
     fast = common.timed(lambda: behavior_tables.fetch_trials(restriction), runs)
-    pandas = common.timed((behavior_tables.Trials.Trial & restriction).to_pandas, runs)
+    pandas = common.timed((behavior_tables.Trials & restriction).to_pandas, runs)
     region = common.timed(region_units.region_query(ACRONYM).to_pandas, runs)
     return {
         "nickname": nickname,
@@ -382,7 +382,7 @@ def measures(cold: dict, nightly: dict | None, q1: dict, q10: dict | None, args:
     one = f"ONE load_object x {t['one_sessions']} sessions"
     out = {}
     for name, key in (("fetch_trials", "fetch_trials_s"), ("to_pandas", "to_pandas_s")):
-        call = "behavior.fetch_trials" if name == "fetch_trials" else "(Trials.Trial & key).to_pandas()"
+        call = "behavior.fetch_trials" if name == "fetch_trials" else "(Trials & key).to_pandas()"
         vs_one, vs_raw = t["one_s"] / t[key], t[key] / t["raw_s"]
         out[f"trials_{name}_vs_one"] = _measure(
             f"one mouse's trials, {call} ({mouse})",

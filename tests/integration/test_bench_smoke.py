@@ -66,7 +66,7 @@ def test_smoke_queries_only_populates_what_the_queries_read(db_server, repo_root
     data = json.loads(path.read_text())
     assert set(data["measures"]) == QUERY_MEASURES
     cold = data["details"]["cold"]
-    assert cold["tables"] == "behavior.Trials,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"
+    assert cold["tables"] == "behavior.TrialSet,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"
     assert cold["plot_s"] == 0 and cold["sessions_with_trials"] == cold["sessions"] > 0
     assert data["details"]["queries_1x"]["trials"]["same"] and data["details"]["queries_1x"]["region"]["agree"]
     assert data["details"]["nightly"] is None and data["args"]["queries_only"] is True

@@ -49,7 +49,7 @@ def lab(prefix):
             if m == 2 and day == 3:
                 continue  # a session without trials
             n = N_TRIALS + 10 * day
-            behavior.Trials.insert1(
+            behavior.TrialSet.insert1(
                 dict(key, n_trials=n, n_correct=n // 2, n_no_go=3, trials_duration=n * 5.5),
                 allow_direct_insert=True,
             )
@@ -73,7 +73,7 @@ def lab(prefix):
                 }
             ).assign(**key)
             rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
-            behavior.Trials.Trial.insert(rows, allow_direct_insert=True)
+            behavior.Trials.insert(rows, allow_direct_insert=True)
         pid = ids.name_uuid("probe", LAB, nick, "2024-05-01", 1, "probe00")
         ephys.ProbeInsertion.insert1(
             {"probe_insertion_uuid": pid, "session_uuid": _sid(nick, 0), "probe_name": "probe00"}
@@ -128,36 +128,34 @@ def _same(query, **kwargs) -> pd.DataFrame:
 
 def test_one_mouse_trials_as_analysts_query_them(prefix, lab):
     mouse = lab["mouse"]
-    trials = _same(behavior.Trials.Trial & (acquisition.Session & mouse))
+    trials = _same(behavior.Trials & (acquisition.Session & mouse))
     assert len(trials) == sum(N_TRIALS + 10 * d for d in range(N_SESSIONS))
     assert trials.index.names == ["session_uuid", "trial_id"]
     assert isinstance(trials.index[0][0], uuid.UUID)
     assert trials["choice"].dtype == np.float64 and trials["choice"].isna().any()  # int8 with NULLs: float, NaN
     assert trials["feedback_type"].dtype == np.int64
-    joined = _same(behavior.Trials.Trial * acquisition.Session * mouse)
+    joined = _same(behavior.Trials * acquisition.Session * mouse)
     assert joined["session_start_time"].dtype == "datetime64[ns]"
     assert joined["session_end_time"].isna().any() and joined["task_protocol"].isna().any()
     with pytest.warns(DeprecationWarning):
-        frame = (behavior.Trials.Trial & (acquisition.Session & mouse)).fetch(format="frame")
+        frame = (behavior.Trials & (acquisition.Session & mouse)).fetch(format="frame")
     pd.testing.assert_frame_equal(frame, trials, check_exact=True)
 
 
 def test_restrictions_projections_aggregations(prefix, lab):
     mouse = lab["mouse"]
-    _same(behavior.Trials.Trial & "stim_on_time is null")
-    _same(behavior.Trials.Trial - {"feedback_type": 1})
-    _same(
-        (behavior.Trials.Trial & {"session_uuid": _sid(MICE[1], 1)}).proj("choice", rt="response_time - stim_on_time")
-    )
-    _same(behavior.Trials.Trial.proj(start="trial_start_time") & "start > 100")
-    counts = _same(acquisition.Session.aggr(behavior.Trials.Trial, n="count(trial_id)", mean_rt="avg(response_time)"))
-    assert counts["n"].dtype == np.int64 and counts["n"].sum() == len(behavior.Trials.Trial())
+    _same(behavior.Trials & "stim_on_time is null")
+    _same(behavior.Trials - {"feedback_type": 1})
+    _same((behavior.Trials & {"session_uuid": _sid(MICE[1], 1)}).proj("choice", rt="response_time - stim_on_time"))
+    _same(behavior.Trials.proj(start="trial_start_time") & "start > 100")
+    counts = _same(acquisition.Session.aggr(behavior.Trials, n="count(trial_id)", mean_rt="avg(response_time)"))
+    assert counts["n"].dtype == np.int64 and counts["n"].sum() == len(behavior.Trials())
     _same(subject.Subject & "subject_nickname LIKE 'XYZ%%'")  # a '%' in DataJoint's own SQL
     _same(subject.Subject & {"subject_nickname": MICE[2]})
-    _same(subject.Subject * acquisition.Session & behavior.Trials)
-    _same(acquisition.Session - behavior.Trials)
-    _same(behavior.Trials * acquisition.Session * mouse, order_by="session_start_time desc", limit=2, offset=1)
-    _same(behavior.Trials.Trial & mouse.proj(), order_by=("trial_id", "session_uuid"), limit=50)
+    _same(subject.Subject * acquisition.Session & behavior.TrialSet)
+    _same(acquisition.Session - behavior.TrialSet)
+    _same(behavior.TrialSet * acquisition.Session * mouse, order_by="session_start_time desc", limit=2, offset=1)
+    _same(behavior.Trials & mouse.proj(), order_by=("trial_id", "session_uuid"), limit=50)
     _same(reference.Lab())  # nullable uuid, empty strings
     assert subject.Subject.to_pandas()["subject_birth_date"].isna().sum() == 1  # date column with a NULL
 
@@ -171,7 +169,7 @@ def test_float32_units_equal_datajoints_text_values(prefix, lab):
 
 
 def test_empty_results_equal_datajoints(prefix, lab):
-    empty = behavior.Trials.Trial & {"session_uuid": _sid(MICE[2], 3)}
+    empty = behavior.Trials & {"session_uuid": _sid(MICE[2], 3)}
     assert columnar_frame(empty) is not None
     pd.testing.assert_frame_equal(empty.to_pandas(), datajoint_frame(empty))
     assert empty.to_pandas().empty
@@ -183,7 +181,7 @@ def test_falls_back_silently_where_it_cannot_serve(prefix, lab, caplog):
         assert columnar_frame(memo) is None
         pd.testing.assert_frame_equal(memo.to_pandas(), datajoint_frame(memo))
     assert "verdict" in caplog.text
-    query = behavior.Trials & (acquisition.Session & lab["mouse"])
+    query = behavior.TrialSet & (acquisition.Session & lab["mouse"])
     conn = query.connection
     with conn.transaction:  # a make reads inside its transaction: another connection would not see its rows
         with caplog.at_level(logging.DEBUG, logger="iblpipe.schemas.columnar"):

@@ -44,7 +44,7 @@ def test_demo_run_runs_every_stage_and_leaves_nothing_to_do(demo_run, run_cli):
     assert (out / "report" / "index.html").exists()
     status = json.loads(run_cli("--prefix", prefix, "status", "--json").stdout)
     tables = {t["table"]: t for t in status["tables"]}
-    assert tables["behavior.Trials"]["rows"] == 16 and tables["behavior.LearningCurve"]["rows"] > 0
+    assert tables["behavior.TrialSet"]["rows"] == 16 and tables["behavior.LearningCurve"]["rows"] > 0
     for name, t in tables.items():
         assert t["todo"] == 0 and t["errors"] == 0 and t["reserved"] == 0, (name, t)
 
@@ -95,8 +95,8 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
         assert newer.returncode == 0, newer.stderr[-3000:]
         assert re.search(r"^  inserted: (.*, )?session 1(,|$)", newer.stdout, flags=re.M), newer.stdout
         made = re.findall(r"made (\S+) (.*)$", newer.stderr, flags=re.M)
-        assert ("behavior.Trials", f"session_uuid={new_session}") in made
-        assert {t for t, _ in made} >= {"behavior.Trials", "behavior.TrainingStatus", "behavior.LearningCurve"}
+        assert ("behavior.TrialSet", f"session_uuid={new_session}") in made
+        assert {t for t, _ in made} >= {"behavior.TrialSet", "behavior.TrainingStatus", "behavior.LearningCurve"}
         assert not any(t.startswith("ephys.") for t, _ in made)
         assert _memo_rows(prefix, plain) == memo_before + 1  # the recomputed history fitted only the new window
         assert "drew 1 figures, 1 unchanged" in newer.stdout
