@@ -97,7 +97,7 @@ def test_edited_dump_mirrors_exactly_the_changes_and_invalidates_dependents(demo
     # invalidated: the changed session's and the deleted mouse's trials; the kept session's stay
     assert not (behavior.TrialSet & watched[0]) and not (behavior.TrialSet & watched[2])
     assert len(behavior.TrialSet & watched[1]) == 1
-    assert report.invalidated["behavior._trials"] == 2
+    assert report.invalidated["behavior._trial_set"] == 2
     assert (acquisition.Session & watched[0]).fetch1("task_protocol") == "_iblrig_tasks_biasedChoiceWorld8.0.0"
     assert len(subject.Weighing & {"weighing_uuid": uuid.UUID(new_weighing)}) == 1
     # back to the original dump (restores everything, nothing else changes)

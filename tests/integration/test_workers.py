@@ -206,7 +206,7 @@ def test_killed_worker_leaves_no_rows_and_its_key_is_redone_after_the_stale_time
     watcher = pymysql.connect(**connect, password=db_server["password"], autocommit=True)
     try:
         with blocker.cursor() as cur:
-            cur.execute(f"LOCK TABLES `{one}behavior`.`_trials__trial` WRITE")
+            cur.execute(f"LOCK TABLES `{one}behavior`.`_trial_set__trial` WRITE")
         victim = start_worker(
             one, env, tmp_path / "victim.log", "--tables", "behavior.TrialSet", "--restrict", f"session={session_uuid}"
         )
