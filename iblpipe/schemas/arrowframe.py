@@ -109,17 +109,42 @@ def column_kinds(attributes) -> dict[str, str]:
     return kinds
 
 
-def _uuids(column: pa.ChunkedArray) -> np.ndarray:
+def _uuids(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uuid.UUID objects (None for NULL), and the sorted distinct uuids with each row's code (-1 for NULL)."""
     encoded = column.combine_chunks().dictionary_encode()
-    values = [None if b is None else uuid.UUID(bytes=b) for b in encoded.dictionary.to_pylist()]
-    lookup = np.empty(len(values) + 1, dtype=object)
-    lookup[: len(values)] = values  # the last slot stays None, for NULL
-    indices = encoded.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
-    return lookup[indices]
+    distinct = np.empty(len(encoded.dictionary), dtype=object)
+    distinct[:] = [uuid.UUID(bytes=b) for b in encoded.dictionary.to_pylist()]
+    order = np.argsort(distinct, kind="stable")  # UUIDs order like pandas sorts an index level
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+    levels = distinct[order]
+    values = np.empty(len(codes), dtype=object)
+    values[codes >= 0] = levels[codes[codes >= 0]]
+    return values, levels, codes
 
 
-def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | None):
-    """One column as DataJoint's frame has it (see the module table)."""
+def index_from(frame: pd.DataFrame, names: list[str], uuid_codes: dict) -> pd.DataFrame:
+    """``frame.set_index(names)``, built from the uuid columns' codes (no hashing of uuid objects); same index."""
+    if len(names) < 2 or any((uuid_codes[n][1] < 0).any() for n in names if n in uuid_codes):
+        return frame.set_index(names)
+    levels, codes = [], []
+    for name in names:
+        if name in uuid_codes:
+            level, code = uuid_codes[name]
+        else:
+            code, level = pd.factorize(frame[name], sort=True)
+            if (code < 0).any():
+                return frame.set_index(names)
+        levels.append(pd.Index(level, name=name, dtype=frame[name].dtype))
+        codes.append(code)
+    index = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
+    return frame.drop(columns=names).set_axis(index, axis=0)
+
+
+def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | None, uuid_codes: dict):
+    """One column as DataJoint's frame has it (see the module table); uuid columns leave their codes in ``uuid_codes``."""
     kind_type = column.type
     n, nulls = len(column), column.null_count
     if n and nulls == n:
@@ -127,7 +152,9 @@ def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | Non
     if kind == "uuid":
         if not (pa.types.is_binary(kind_type) or pa.types.is_large_binary(kind_type)):
             raise NoExactRule(f"{name}: uuid read as {kind_type}")
-        return _uuids(column)
+        values, levels, codes = _uuids(column)
+        uuid_codes[name] = (levels, codes)
+        return values
     if kind == "timestamp":
         raise NoExactRule(f"{name}: TIMESTAMP (session time zone)")
     if pa.types.is_integer(kind_type):
@@ -151,10 +178,16 @@ def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | Non
     raise NoExactRule(f"{name}: no exact rule for Arrow type {kind_type}")
 
 
-def to_frame(table: pa.Table, kinds: dict[str, str], *, float_rule: str | None = None) -> pd.DataFrame:
-    """The Arrow ``table`` as DataJoint's frame (no index yet); ``kinds`` from :func:`column_kinds`, in heading order."""
+def to_frame(
+    table: pa.Table, kinds: dict[str, str], *, float_rule: str | None = None, uuid_codes: dict | None = None
+) -> pd.DataFrame:
+    """The Arrow ``table`` as DataJoint's frame (no index yet); ``kinds`` from :func:`column_kinds`, in heading order.
+
+    ``uuid_codes``, when given, receives ``{column: (sorted distinct uuids, row codes)}`` for :func:`index_from`.
+    """
     names = list(kinds)
     if table.column_names != names:
         raise NoExactRule(f"columns {table.column_names} are not the heading's {names}")
-    data = {name: _column(name, table.column(name), kinds[name], float_rule) for name in names}
+    codes = {} if uuid_codes is None else uuid_codes
+    data = {name: _column(name, table.column(name), kinds[name], float_rule, codes) for name in names}
     return pd.DataFrame(data, columns=names, copy=False)

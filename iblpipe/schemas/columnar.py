@@ -105,7 +105,8 @@ def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_colum
     columns = arrowframe.column_kinds(expr.heading.attributes)
     try:
         table = connectorx.read_sql(_uri(conn), sql, return_type="arrow")
-        frame = arrowframe.to_frame(table, columns, float_rule=_server(conn)[1])
+        uuid_codes = {}
+        frame = arrowframe.to_frame(table, columns, float_rule=_server(conn)[1], uuid_codes=uuid_codes)
     except arrowframe.NoExactRule as err:
         _skip(str(err), query)
         return None
@@ -118,7 +119,7 @@ def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_colum
     if not len(frame):
         return frame if empty_columns else pd.DataFrame([])
     if query.primary_key:
-        frame = frame.set_index(query.primary_key)
+        frame = arrowframe.index_from(frame, list(query.primary_key), uuid_codes)
     return frame
 
 

@@ -123,6 +123,11 @@ def _same(query, **kwargs) -> pd.DataFrame:
     got = query.to_pandas(**kwargs)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert list(got.columns) == list(expected.columns) and got.index.names == expected.index.names
+    if isinstance(expected.index, pd.MultiIndex):  # the levels too, not only the values
+        assert all(
+            a.equals(b) and a.dtype == b.dtype for a, b in zip(got.index.levels, expected.index.levels, strict=True)
+        )
+        assert all((a == b).all() for a, b in zip(got.index.codes, expected.index.codes, strict=True))
     return got
 
 
