@@ -29,33 +29,31 @@ OBSERVER = dict(threshold=20, lapse=0.1, bias=5)
 def lab(prefix, tmp_path_factory):
     """Two mice written as ALF; trials, histories and training status populated."""
     root = tmp_path_factory.mktemp("alf")
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
-    reference.Lab.insert1({"lab_name": LAB})
-    for m, (nick, n_sessions) in enumerate(MICE.items()):
-        sub = ids.subject_uuid(LAB, nick)
-        subject.Subject.insert1({"subject_uuid": sub, "subject_nickname": nick})
-        subject.SubjectLab.insert1({"subject_uuid": sub, "lab_name": LAB})
-        for day in range(n_sessions):
-            date = f"2024-06-{day + 3:02d}"
-            acquisition.Session.insert1(
-                {
-                    "session_uuid": ids.session_uuid(LAB, nick, date, 1),
-                    "subject_uuid": sub,
-                    "session_lab": LAB,
-                    "session_start_time": dt.datetime.fromisoformat(date) + dt.timedelta(hours=9, minutes=m),
-                    "task_protocol": PROTOCOLS["training"],
-                }
-            )
-            write_trials(session_path(root, LAB, nick, date, 1), make_trials(300 + 10 * m + day, 250 + day, **OBSERVER))
-    behavior.TrialSet.populate()
-    behavior.BehaviorHistory.populate()
-    behavior.TrainingStatus.populate()
-    yield {"root": root, "out": tmp_path_factory.mktemp("export")}
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IBLPIPE_DATA_ROOT", str(root))
+        reference.Lab.insert1({"lab_name": LAB})
+        for m, (nick, n_sessions) in enumerate(MICE.items()):
+            sub = ids.subject_uuid(LAB, nick)
+            subject.Subject.insert1({"subject_uuid": sub, "subject_nickname": nick})
+            subject.SubjectLab.insert1({"subject_uuid": sub, "lab_name": LAB})
+            for day in range(n_sessions):
+                date = f"2024-06-{day + 3:02d}"
+                start = dt.datetime.fromisoformat(date) + dt.timedelta(hours=9, minutes=m)
+                acquisition.Session.insert1(
+                    {
+                        "session_uuid": ids.session_uuid(LAB, nick, date, 1),
+                        "subject_uuid": sub,
+                        "session_lab": LAB,
+                        "session_start_time": start,
+                        "task_protocol": PROTOCOLS["training"],
+                    }
+                )
+                trials = make_trials(300 + 10 * m + day, 250 + day, **OBSERVER)
+                write_trials(session_path(root, LAB, nick, date, 1), trials)
+        behavior.TrialSet.populate()
+        behavior.BehaviorHistory.populate()
+        behavior.TrainingStatus.populate()
+        yield {"root": root, "out": tmp_path_factory.mktemp("export")}
 
 
 def _files(out, nick):
