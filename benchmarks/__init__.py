@@ -4,9 +4,10 @@ On the demo lab (``iblpipe demo generate``, ``--mice 200`` by default: IBL scale
 populated on a private embedded MariaDB (or ``$DJ_HOST`` when set), the table gives for each
 measure our median, the comparison measured in the same run, their ratio and the goal:
 
-- one mouse's whole trial history as a DataFrame, by ``behavior.fetch_trials`` and by
-  ``(Trials.Trial & key).to_pandas()``, vs ONE loading the same sessions from the lab's local
-  cache and vs the raw pymysql SELECT of the same SQL;
+- one mouse's whole trial history as a DataFrame by the standard call ``(Trials & key).to_pandas()``
+  (the columnar path), vs DataJoint 2.3.5's own ``to_pandas`` of the same query, vs ONE loading the
+  same sessions from the lab's local cache and vs the raw pymysql SELECT of the same SQL; the same
+  with session and subject joined in; reading the mouse's exported ``_ibl_subjectTrials.table.pqt``;
 - one region's unit table (``ephys.RegionUnits & acronym``) vs a group-by over the ALF
   cluster files loaded with ONE;
 - the cold run (``iblpipe ingest``, ``populate --tables all``, ``plot``), with sessions/s and trials/s;

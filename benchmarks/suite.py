@@ -38,11 +38,14 @@ SCALE = 10  # (factor) database size of the scaling measure
 ACRONYM = "CA1"  # region of the region query: every demo track crosses it
 GOAL_VS_ONE = behavior.GOAL_VS_ONE  # (ratio) one mouse's trials at least this many times faster than ONE
 GOAL_VS_RAW = behavior.GOAL_VS_RAW  # (ratio) and at most this many times the raw driver
+GOAL_VS_DATAJOINT = behavior.GOAL_VS_DATAJOINT  # (ratio) and at least this many times faster than DataJoint's own
+GOAL_TRIALS_S = behavior.GOAL_TRIALS_S  # (s) one mouse's whole history through the standard call
+GOAL_JOINED = behavior.GOAL_JOINED  # (ratio) with session and subject joined in, at most this many times plain
 GOAL_REGION_S = region_units.TARGET_QUERY_S  # (s) one region's table
 GOAL_NIGHTLY_S = 120.0  # (s) a nightly run with one new session per mouse
 GOAL_MIRROR_S = 600.0  # (s) first mirror of the lab's Alyx dump: minutes, not hours
 GOAL_FLAT = 1.5  # (ratio) a query at 10x within this factor of 1x counts as flat (indexes used)
-QUERY_TABLES = "behavior.Trials,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"  # what the queries read
+QUERY_TABLES = "behavior.TrialSet,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"  # what the queries read
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -219,8 +222,8 @@ def _counts() -> dict:
     return {
         "subjects": len(subject.Subject()),
         "sessions": len(acquisition.Session()),
-        "sessions_with_trials": len(behavior.Trials()),
-        "trials": len(behavior.Trials.Trial()),
+        "sessions_with_trials": len(behavior.TrialSet()),
+        "trials": len(behavior.Trials()),
         "insertions": len(ephys.ProbeInsertion()),
         "units": len(ephys.Clusters.Cluster()),
         "region_rows": len(ephys.RegionUnits()),
@@ -273,7 +276,7 @@ def nightly_run(lab_dir: Path, night_dir: Path, report_dir: Path, processes: int
     after = _counts()
     from iblpipe.schemas import behavior
 
-    made = len(behavior.Trials & [{"session_uuid": e} for e in added["eids"]])
+    made = len(behavior.TrialSet & [{"session_uuid": e} for e in added["eids"]])
     return {
         "nightly_s": run.seconds,
         "nightly_exit": run.returncode,
@@ -321,7 +324,7 @@ def _typical_mouse() -> str:
 
 
 def queries(lab_dir: Path, runs: int) -> dict:
-    """One mouse's trials (fetch_trials, to_pandas, raw driver, ONE) and one region's units (query, ONE group-by)."""
+    """One mouse's trials (to_pandas, DataJoint's own, joined, file, raw driver, ONE) and one region's units."""
     from one.api import One
 
     from iblpipe.schemas import acquisition, ephys
@@ -338,19 +341,21 @@ def queries(lab_dir: Path, runs: int) -> dict:
 def queries_scaled(nickname: str, runs: int) -> dict:
     """The same two queries on the inflated database (the copies have no ALF files: database side only)."""
     from iblpipe.schemas import behavior as behavior_tables
+    from iblpipe.schemas.columnar import datajoint_frame
 
     restriction = behavior.mouse(nickname)
-    fast = common.timed(lambda: behavior_tables.fetch_trials(restriction), runs)
-    pandas = common.timed((behavior_tables.Trials.Trial & restriction).to_pandas, runs)
+    query = behavior_tables.Trials & restriction
+    pandas = common.timed(query.to_pandas, runs)
+    datajoint = common.timed(lambda: datajoint_frame(query), runs)
     region = common.timed(region_units.region_query(ACRONYM).to_pandas, runs)
     return {
         "nickname": nickname,
-        "trials": len(fast.result),
-        "fetch_trials_s": fast.median,
+        "trials": len(pandas.result),
         "to_pandas_s": pandas.median,
+        "datajoint_s": datajoint.median,
         "region_rows": len(region.result),
         "region_s": region.median,
-        "runs": {"fetch_trials": fast.times, "to_pandas": pandas.times, "region": region.times},
+        "runs": {"to_pandas": pandas.times, "datajoint": datajoint.times, "region": region.times},
         "counts": _counts(),
     }
 
@@ -381,31 +386,66 @@ def measures(cold: dict, nightly: dict | None, q1: dict, q10: dict | None, args:
     mouse = f"{t['nickname']}: {t['sessions']} sessions, {t['trials']} trials"
     one = f"ONE load_object x {t['one_sessions']} sessions"
     out = {}
-    for name, key in (("fetch_trials", "fetch_trials_s"), ("to_pandas", "to_pandas_s")):
-        call = "behavior.fetch_trials" if name == "fetch_trials" else "(Trials.Trial & key).to_pandas()"
-        vs_one, vs_raw = t["one_s"] / t[key], t[key] / t["raw_s"]
-        out[f"trials_{name}_vs_one"] = _measure(
-            f"one mouse's trials, {call} ({mouse})",
-            t[key],
-            "s",
-            t["one_s"],
-            one,
-            vs_one,
-            "x faster than ONE",
-            f">= {GOAL_VS_ONE:.0f}x",
-            vs_one >= GOAL_VS_ONE,
-        )
-        out[f"trials_{name}_vs_raw"] = _measure(
-            f"one mouse's trials, {call}",
-            t[key],
-            "s",
-            t["raw_s"],
-            "raw pymysql SELECT, same SQL",
-            vs_raw,
-            "x the raw driver",
-            f"<= {GOAL_VS_RAW:.0f}x",
-            vs_raw <= GOAL_VS_RAW,
-        )
+    call = "(Trials & key).to_pandas()"
+    vs_one, vs_raw, vs_dj = (
+        t["one_s"] / t["to_pandas_s"],
+        t["to_pandas_s"] / t["raw_s"],
+        t["datajoint_s"] / t["to_pandas_s"],
+    )
+    fast_enough = t["to_pandas_s"] <= GOAL_TRIALS_S
+    out["trials_to_pandas_vs_one"] = _measure(
+        f"one mouse's trials, {call} ({mouse})",
+        t["to_pandas_s"],
+        "s",
+        t["one_s"],
+        one,
+        vs_one,
+        "x faster than ONE",
+        f">= {GOAL_VS_ONE:.0f}x and <= {GOAL_TRIALS_S * 1000:.0f} ms",
+        vs_one >= GOAL_VS_ONE and fast_enough,
+    )
+    out["trials_to_pandas_vs_datajoint"] = _measure(
+        f"one mouse's trials, {call}",
+        t["to_pandas_s"],
+        "s",
+        t["datajoint_s"],
+        "DataJoint 2.3.5's own to_pandas, same query",
+        vs_dj,
+        "x faster than DataJoint's",
+        f">= {GOAL_VS_DATAJOINT:.0f}x",
+        vs_dj >= GOAL_VS_DATAJOINT,
+    )
+    out["trials_to_pandas_vs_raw"] = _measure(
+        f"one mouse's trials, {call}",
+        t["to_pandas_s"],
+        "s",
+        t["raw_s"],
+        "raw pymysql SELECT, same SQL",
+        vs_raw,
+        "x the raw driver",
+        f"<= {GOAL_VS_RAW:.0f}x",
+        vs_raw <= GOAL_VS_RAW,
+    )
+    out["trials_joined_vs_plain"] = _measure(
+        "one mouse's trials with session and subject joined in, (Trials * Session * Subject & key).to_pandas()",
+        t["joined_s"],
+        "s",
+        t["to_pandas_s"],
+        call,
+        t["joined_s"] / t["to_pandas_s"],
+        "x the plain call",
+        f"<= {GOAL_JOINED:.0f}x",
+        t["joined_s"] / t["to_pandas_s"] <= GOAL_JOINED,
+    )
+    out["trials_aggregate_file"] = _measure(
+        "one mouse's exported _ibl_subjectTrials.table.pqt, pandas.read_parquet",
+        t["aggregate_s"],
+        "s",
+        t["to_pandas_s"],
+        call,
+        t["aggregate_s"] / t["to_pandas_s"],
+        "x the standard call",
+    )
     out["region_vs_one"] = _measure(
         f"one region's unit table, RegionUnits & {r['acronym']} ({r['rows']} rows)",
         r["db_s"],
@@ -453,10 +493,10 @@ def measures(cold: dict, nightly: dict | None, q1: dict, q10: dict | None, args:
     if q10 is None:
         return out
     for name, ours, base, rows in (
-        ("trials", q10["fetch_trials_s"], t["fetch_trials_s"], q10["trials"]),
+        ("trials", q10["to_pandas_s"], t["to_pandas_s"], q10["trials"]),
         ("region", q10["region_s"], r["db_s"], q10["region_rows"]),
     ):
-        what = "one mouse's trials (fetch_trials)" if name == "trials" else f"one region's unit table ({ACRONYM})"
+        what = "one mouse's trials (to_pandas)" if name == "trials" else f"one region's unit table ({ACRONYM})"
         out[f"{name}_{args.scale}x"] = _measure(
             f"{what} at {args.scale}x database size ({rows} rows)",
             ours,

@@ -18,7 +18,7 @@ from iblpipe.errors import ConfigError, IblpipeError
 
 logger = logging.getLogger("iblpipe.cli")
 
-COMMANDS = ("db", "demo", "ingest", "populate", "status", "errors", "plot", "nightly", "slurm")
+COMMANDS = ("db", "demo", "ingest", "populate", "status", "errors", "plot", "export", "nightly", "slurm")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 

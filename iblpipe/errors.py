@@ -30,3 +30,7 @@ class SourceError(IblpipeError):
 
 class DataError(IblpipeError):
     """Input data is inconsistent (lengths differ, times unsorted, field missing)."""
+
+
+class ExportError(IblpipeError):
+    """An export file or folder cannot be written (no permission, no space)."""

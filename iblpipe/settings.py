@@ -38,3 +38,9 @@ def report_dir(out: str | os.PathLike | None = None) -> Path:
     """Where nightly figures go: explicit argument > ``$IBLPIPE_REPORT_DIR`` > ``$IBLPIPE_HOME/report``."""
     value = out or os.environ.get("IBLPIPE_REPORT_DIR")
     return Path(value).expanduser().resolve() if value else home() / "report"
+
+
+def export_dir(out: str | os.PathLike | None = None) -> Path | None:
+    """Where ``export`` writes ``aggregates/``: explicit argument > ``$IBLPIPE_EXPORT_DIR`` > None (no export)."""
+    value = out or os.environ.get("IBLPIPE_EXPORT_DIR")
+    return Path(value).expanduser().resolve() if value else None

@@ -2,7 +2,7 @@
 
 Command-line and configuration mistakes are run as a user would type them. Broken ALF files are
 made in a copy of the lab (files replaced, never edited through a hard link), three sessions broken
-three ways, and one populate of ``behavior.Trials`` shows whether the other sessions completed and
+three ways, and one populate of ``behavior.TrialSet`` shows whether the other sessions completed and
 whether the broken ones left any row. Bad Alyx records are ingested over a mirrored lab and the
 mirror's checksums say whether anything else moved.
 """
@@ -90,11 +90,11 @@ def broken_files(lab: Lab, work: Path) -> list[dict]:
     drop_prefix(lab, prefix)
     assert ingest(lab, prefix).returncode == 0
     env = lab.env(IBLPIPE_DATA_ROOT=copy)
-    run = iblpipe(lab, prefix, "populate", "--tables", "behavior.Trials", "--no-progress", env=env)
+    run = iblpipe(lab, prefix, "populate", "--tables", "behavior.TrialSet", "--no-progress", env=env)
     errors = json.loads(iblpipe(lab, prefix, "errors", "--json", env=env).stdout or "[]")
     counts = checksums(lab, prefix)
     sessions = counts["acquisition.session"][0]
-    with_trials = counts["behavior._trials"][0]
+    with_trials = counts["behavior._trial_set"][0]
     cases = (
         ("truncated .npy", truncated, "choice"),
         ("strings in a numeric attribute", strings, "choice"),

@@ -1,4 +1,4 @@
-"""``iblpipe db start|stop|status|check``: the embedded MariaDB; ``db grant``: analyst and worker accounts."""
+"""``iblpipe db start|stop|status|check``: the embedded MariaDB; ``db grant``: accounts; ``db migrate``: layout."""
 
 from __future__ import annotations
 
@@ -61,6 +61,18 @@ def register(sub) -> None:
         "--password-stdin", action="store_true", help="read the password from stdin instead of generating one"
     )
     grant.set_defaults(func=_grant)
+    mig = dbsub.add_parser(
+        "migrate",
+        help="bring the pipeline's tables to this version's layout in place (keeps every row)",
+        description=(
+            "Rename tables of an earlier iblpipe layout in place, e.g. behavior.Trials (per session) -> "
+            "behavior.TrialSet, Trials.Trial -> TrialSet.Trial (now behavior.Trials). One atomic RENAME; "
+            "foreign keys and DataJoint lineage follow. Nothing is re-imported. Run it once, as an "
+            "administrator, before workers and analysts use the new version; a second run changes nothing."
+        ),
+    )
+    mig.add_argument("--dry-run", action="store_true", help="list the renames without doing them")
+    mig.set_defaults(func=_migrate)
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -131,6 +143,26 @@ def _grant(args: argparse.Namespace) -> int:
         print(f"  GRANT {line}")
     if not args.password_stdin:
         print(f"password (shown once, stored nowhere): {password}")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from iblpipe import schemas
+    from iblpipe.connection import connect
+    from iblpipe.schemas import migrate
+
+    names = schemas.schema_names(getattr(args, "prefix", None))
+    conn = connect()
+    if args.dry_run:
+        todo = migrate.pending(names, conn)
+        for db, old, new in todo:
+            print(f"would rename {db}.{old} -> {db}.{new}")
+        print("nothing to migrate" if not todo else f"{len(todo)} table(s) to rename")
+        return 0
+    done = migrate.migrate(names, conn)
+    for line in done:
+        print(f"renamed {line}")
+    print("nothing to migrate: the layout is current" if not done else f"migrated {len(done)} table(s)")
     return 0
 
 

@@ -22,7 +22,8 @@ def register(sub) -> None:
         help="ingest, populate and plot: the one command for cron",
         description=(
             "Mirror the configured source (--source or $IBLPIPE_SOURCE), populate every table once, then draw "
-            "the figures of mice whose data changed and rewrite the report pages. A failed ingest stops the run; "
+            "the figures of mice whose data changed and rewrite the report pages, then (with --export or "
+            "$IBLPIPE_EXPORT_DIR) rewrite the aggregate files of mice whose content changed. A failed ingest stops the run; "
             "failed populate keys are reported (exit 1) but the figures are still drawn. Only one nightly runs "
             "per $IBLPIPE_HOME at a time."
         ),
@@ -32,6 +33,11 @@ def register(sub) -> None:
     p.add_argument("--skip-ingest", action="store_true", help="populate and plot only")
     p.add_argument("--skip-plot", action="store_true", help="ingest and populate only")
     p.add_argument("--out", metavar="DIR", help="report folder (default: $IBLPIPE_REPORT_DIR or $IBLPIPE_HOME/report)")
+    p.add_argument(
+        "--export",
+        metavar="DIR",
+        help="also write the per-mouse aggregate files of changed mice there (default: $IBLPIPE_EXPORT_DIR; none)",
+    )
     p.add_argument(
         "--processes", type=int, default=1, help="populate workers, then figure processes, on this host (default: 1)"
     )
@@ -107,5 +113,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.skip_plot:
             logger.info("nightly: figures")
             rc = max(rc, plot.run(argparse.Namespace(**vars(args), subject=None, force=False)))
+        export_root = settings.export_dir(args.export)
+        if export_root is not None:
+            from iblpipe import export
+
+            logger.info("nightly: export to %s", export_root)
+            done = export.export(export_root)
+            logger.info("nightly: exported %d mice, %d unchanged", len(done.written), len(done.unchanged))
         logger.info("nightly done in %.0f s (exit %d)", time.monotonic() - start, rc)
         return rc

@@ -44,7 +44,7 @@ def add_worker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tables",
         default="all",
-        help="all (default), or comma-separated schemas (behavior, ephys) and tables (behavior.Trials, Clusters)",
+        help="all (default), or comma-separated schemas (behavior, ephys) and tables (behavior.TrialSet, Clusters)",
     )
     p.add_argument("--max-calls", type=int, help="at most this many makes per table and pass")
     p.add_argument(

@@ -32,13 +32,16 @@ def activate(prefix: str | None = None, *, connection=None) -> dict[str, str]:
     """Bind every schema under ``prefix`` (default ``$IBLPIPE_SCHEMA_PREFIX`` or ``iblpipe_``).
 
     Connects (see ``iblpipe.connection.connect``) when no connection is given.
-    Re-activating under another prefix in the same process rebinds the tables.
+    Re-activating under another prefix in the same process rebinds the tables. A database
+    with tables of an earlier layout raises ConfigError naming ``iblpipe db migrate``.
     Returns the database name of each module.
     """
     from iblpipe.connection import connect
+    from iblpipe.schemas.migrate import require_current
 
     conn = connection or connect()
     names = schema_names(prefix)
+    require_current(names, conn)  # an earlier layout would get new empty tables declared beside its own
     for mod in modules():
         target = names[mod.__name__.rsplit(".", 1)[1]]
         if mod.schema.database not in (None, target):

@@ -2,13 +2,13 @@
 
 import datajoint as dj
 
-from iblpipe.schemas import reference, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas import columnar, reference, subject  # noqa: F401  (named in table definitions)
 
 schema = dj.Schema()
 
 
 @schema
-class Session(dj.Manual):
+class Session(columnar.Manual):
     """One experimental session (Alyx actions.session; ONE eid)."""
 
     definition = """
@@ -25,7 +25,7 @@ class Session(dj.Manual):
     index (session_start_time)
     """
 
-    class User(dj.Part):
+    class User(columnar.Part):
         """One user who ran the session."""
 
         definition = """
@@ -34,7 +34,7 @@ class Session(dj.Manual):
         -> reference.LabMember
         """
 
-    class Procedure(dj.Part):
+    class Procedure(columnar.Part):
         """One procedure performed in the session."""
 
         definition = """
@@ -43,7 +43,7 @@ class Session(dj.Manual):
         procedure : varchar(255)    # e.g. Behavior training/tasks
         """
 
-    class Project(dj.Part):
+    class Project(columnar.Part):
         """One project the session belongs to."""
 
         definition = """

@@ -1,21 +1,21 @@
-"""Behaviour: trials, psychometric fits, reaction times, training status (issue 5).
+"""Behaviour: trials, psychometric fits, reaction times, training status (issues 5, 15).
 
-Per-session tables (``Trials``, ``PsychometricFit``, ``ReactionTime``) descend
-from ``acquisition.Session``. Per-subject tables (``DailySummary``,
-``TrainingStatus``, ``LearningCurve``) descend from ``BehaviorHistory``, whose
-Part ``BehaviorHistory.Session`` references every ``Trials`` row it was computed
-from, so:
+``Trials`` is one row per trial (``(Trials & key).to_pandas()``: a session's or a mouse's
+trials); it is the Part ``TrialSet.Trial`` of ``TrialSet``, one row per session
+summarising its trials (the name IBL's pipeline used). Per-session tables
+(``TrialSet``, ``PsychometricFit``, ``ReactionTime``) descend from
+``acquisition.Session``. Per-subject tables (``DailySummary``, ``TrainingStatus``,
+``LearningCurve``) descend from ``BehaviorHistory``, whose Part
+``BehaviorHistory.Session`` references every ``TrialSet`` row it was computed from, so:
 
-- deleting a session (or its ``Trials``) with ``part_integrity="cascade"``
+- deleting a session (or its ``TrialSet``) with ``part_integrity="cascade"``
   deletes the subject's whole history and everything computed from it;
-- importing a new session's ``Trials`` deletes that subject's history in the
+- importing a new session's ``TrialSet`` deletes that subject's history in the
   same transaction.
 
 The next populate recomputes the subject's whole ordered history in one make:
 a status is a function of the inputs, never of earlier rows of its own table.
-
-Fast path: ``fetch_trials(restriction)`` returns exactly
-``(Trials.Trial & restriction).to_pandas()``, about four times faster.
+Every ``to_pandas`` takes the columnar path (``schemas.columnar``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pandas as pd
 
 from iblpipe.compute.psychometrics import RT_DEFINITION
 from iblpipe.errors import ConfigError, DataError
-from iblpipe.schemas import acquisition, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas import acquisition, columnar, subject  # noqa: F401  (named in table definitions)
 from iblpipe.schemas.frames import to_frame
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _nulls(frame: pd.DataFrame) -> list[dict]:
 
 
 @schema
-class BehaviorParams(dj.Lookup):
+class BehaviorParams(columnar.Lookup):
     """One set of behaviour analysis parameters: training criteria version and reaction-time definition."""
 
     definition = """
@@ -103,8 +103,8 @@ class BehaviorParams(dj.Lookup):
 
 
 @schema
-class Trials(dj.Imported):
-    """One session's trials object, summarised (its trials are in the Part)."""
+class TrialSet(columnar.Imported):
+    """One session's trials object, summarised (its trials are the Part ``Trial``, alias ``behavior.Trials``)."""
 
     definition = """
     # trials of a session, from alf/_ibl_trials.*
@@ -118,7 +118,7 @@ class Trials(dj.Imported):
     session_delay = null : float64  # (s) SESSION_DELAY_START of the task settings, if present
     """
 
-    class Trial(dj.Part):
+    class Trial(columnar.Part):
         """One trial: event times, stimulus, choice and outcome."""
 
         definition = """
@@ -141,7 +141,7 @@ class Trials(dj.Imported):
         reward_volume : float64                 # (uL) water given
         """
 
-    class Digest(dj.Part):
+    class Digest(columnar.Part):
         """What the per-subject tables need of the trials without reading them: a content hash and counts."""
 
         definition = """
@@ -201,37 +201,28 @@ class Trials(dj.Imported):
             stale.delete(prompt=False, part_integrity="cascade")
 
 
+Trials = TrialSet.Trial  # one row per trial: ``(behavior.Trials & key).to_pandas()``
+
+
 def fetch_trials(restriction=None) -> pd.DataFrame:
-    """A documented fast path: exactly ``(Trials.Trial & restriction).to_pandas()``, several times faster.
-
-    The query is DataJoint's own (the restricted expression's SQL); only the
-    per-value decoding of ``to_pandas`` is skipped (see ``frames.to_frame``).
-    ``restriction`` is anything DataJoint restricts by: a dict, a query
-    expression, a list of keys. Indexed by ``session_uuid, trial_id``.
-
-    Examples
-    --------
-    >>> mouse = acquisition.Session * subject.Subject & {"subject_nickname": "KS014"}
-    >>> trials = fetch_trials(mouse)  # the mouse's whole history in one query
-    """
-    query = Trials.Trial() if restriction is None else Trials.Trial & restriction
-    return to_frame(query)
+    """``(Trials & restriction).to_pandas()`` (kept for earlier code; ``to_pandas`` itself is the fast path now)."""
+    return (Trials() if restriction is None else Trials & restriction).to_pandas()
 
 
 def _trial_arrays(restriction, *attributes: str) -> dict[str, np.ndarray]:
     """Attributes of the trials matching ``restriction``, ordered by session start and trial_id."""
-    query = (Trials.Trial & restriction) * acquisition.Session.proj("session_start_time")
+    query = (Trials & restriction) * acquisition.Session.proj("session_start_time")
     frame = to_frame(query.proj(*attributes), index=False)
     return {name: frame[name].to_numpy() for name in frame.columns}
 
 
 @schema
-class PsychometricFit(dj.Computed):
+class PsychometricFit(columnar.Computed):
     """One psychometric fit per session and probabilityLeft block."""
 
     definition = """
     # psychofit erf_psycho_2gammas fit of one probabilityLeft block of a session
-    -> Trials
+    -> TrialSet
     -> BehaviorParams
     probability_left : float64      # (probability) block prior of a left stimulus: 0.2, 0.5 or 0.8
     ---
@@ -242,7 +233,7 @@ class PsychometricFit(dj.Computed):
     n_trials : int32                # (count) trials of the block
     """
 
-    class Contrast(dj.Part):
+    class Contrast(columnar.Part):
         """Choices at one signed contrast of one block: the data points of the fit."""
 
         definition = """
@@ -256,8 +247,8 @@ class PsychometricFit(dj.Computed):
 
     @property
     def key_source(self):
-        # Narrowed from Trials x BehaviorParams x block: one make per session fits every block present.
-        return Trials.proj() * BehaviorParams.proj()
+        # Narrowed from TrialSet x BehaviorParams x block: one make per session fits every block present.
+        return TrialSet.proj() * BehaviorParams.proj()
 
     def make_fetch(self, key):
         trials = _trial_arrays(key, "contrast_left", "contrast_right", "choice", "probability_left", "trial_id")
@@ -295,19 +286,19 @@ class PsychometricFit(dj.Computed):
 
 
 @schema
-class ReactionTime(dj.Computed):
+class ReactionTime(columnar.Computed):
     """Median reaction time of one session (its per-contrast medians are in the Part)."""
 
     definition = """
     # reaction time: response_times - stimOn_times; goCue_times where stimOn_times is NaN
-    -> Trials
+    -> TrialSet
     -> BehaviorParams
     ---
     median_rt = null : float64      # (s) median over trials with a reaction time; null when none
     n_trials : int32                # (count) trials with a reaction time
     """
 
-    class Contrast(dj.Part):
+    class Contrast(columnar.Part):
         """Median reaction time at one signed contrast."""
 
         definition = """
@@ -348,7 +339,7 @@ class ReactionTime(dj.Computed):
 
 
 @schema
-class BehaviorHistory(dj.Computed):
+class BehaviorHistory(columnar.Computed):
     """One subject's behaviour history under one parameter set: the sessions its per-subject results come from."""
 
     definition = """
@@ -362,22 +353,22 @@ class BehaviorHistory(dj.Computed):
     last_session_time : datetime        # (local time) start of the last session
     """
 
-    class Session(dj.Part):
+    class Session(columnar.Part):
         """One session the history was computed from (deleting it deletes the history)."""
 
         definition = """
         # a session of the history
         -> master
-        -> Trials
+        -> TrialSet
         """
 
     @property
     def key_source(self):
         # Narrowed from Subject x BehaviorParams: only subjects with at least one imported session.
-        return subject.Subject.proj() * BehaviorParams.proj() & (acquisition.Session & Trials)
+        return subject.Subject.proj() * BehaviorParams.proj() & (acquisition.Session & TrialSet)
 
     def make(self, key):
-        query = (Trials * acquisition.Session & {"subject_uuid": key["subject_uuid"]}).proj(
+        query = (TrialSet * acquisition.Session & {"subject_uuid": key["subject_uuid"]}).proj(
             "n_trials", "session_start_time"
         )
         sessions = to_frame(query, index=False)
@@ -398,7 +389,7 @@ EPHYS_PROTOCOL_KIND = "ephys"  # without task settings, an ephysChoiceWorld sess
 
 def _history_trials(sessions, trial_attributes: tuple[str, ...]) -> dict[str, dict[str, np.ndarray]]:
     """``{session_uuid (str): {attribute: array}}`` of the given sessions (a query or key list), one query."""
-    trials = to_frame((Trials.Trial & sessions).proj(*trial_attributes), index=False)
+    trials = to_frame((Trials & sessions).proj(*trial_attributes), index=False)
     trials = trials.sort_values(["session_uuid", "trial_id"], kind="stable")
     return {
         str(uid): {c: frame[c].to_numpy(dtype=float) for c in trial_attributes}
@@ -409,7 +400,7 @@ def _history_trials(sessions, trial_attributes: tuple[str, ...]) -> dict[str, di
 def _session_inputs(key: dict, trial_attributes: tuple[str, ...]) -> list:
     """``SessionInput`` of every session of a history, in start-time order.
 
-    A session with a ``Trials.Digest`` carries its digest and counts, and no trials (load
+    A session with a ``TrialSet.Digest`` carries its digest and counts, and no trials (load
     them with ``_history_trials``); a session imported before digests existed carries its
     trials (``trial_attributes``).
     """
@@ -417,10 +408,10 @@ def _session_inputs(key: dict, trial_attributes: tuple[str, ...]) -> list:
 
     history = BehaviorHistory.Session & key
     sessions = to_frame(
-        history * Trials * acquisition.Session.proj("session_start_time", "task_protocol"),
+        history * TrialSet * acquisition.Session.proj("session_start_time", "task_protocol"),
         index=False,
     ).sort_values(["session_start_time", "session_uuid"], kind="stable")
-    digests = {str(r["session_uuid"]): r for r in (Trials.Digest & history).to_dicts()}
+    digests = {str(r["session_uuid"]): r for r in (TrialSet.Digest & history).to_dicts()}
     without = [{"session_uuid": u} for u in sessions["session_uuid"] if str(u) not in digests]
     trials = _history_trials(without, trial_attributes) if without else {}
     empty = {c: np.zeros(0) for c in trial_attributes}
@@ -463,7 +454,7 @@ TRAINING_TRIAL_ATTRIBUTES = (
 
 
 @schema
-class DailySummary(dj.Computed):
+class DailySummary(columnar.Computed):
     """One subject's session date: trials and performance of that date's sessions combined."""
 
     definition = """
@@ -494,7 +485,7 @@ class DailySummary(dj.Computed):
 
 
 @schema
-class StatusMemo(dj.Manual):
+class StatusMemo(columnar.Manual):
     """One three-date window's brainbox verdict, under the content hash of its inputs (a cache, never stale)."""
 
     definition = """
@@ -507,7 +498,7 @@ class StatusMemo(dj.Manual):
 
 
 @schema
-class TrainingStatus(dj.Computed):
+class TrainingStatus(columnar.Computed):
     """One subject's training status on one session date (the criteria that decided it are in the Part)."""
 
     definition = """
@@ -520,7 +511,7 @@ class TrainingStatus(dj.Computed):
     window_dates : varchar(64)          # (ISO dates) comma-separated dates whose trials decided the status
     """
 
-    class Criterion(dj.Part):
+    class Criterion(columnar.Part):
         """One criterion of a date's status decision: value, threshold, verdict."""
 
         definition = """
@@ -602,7 +593,7 @@ def _criterion_value(criterion) -> dict:
 
 
 @schema
-class LearningCurve(dj.Computed):
+class LearningCurve(columnar.Computed):
     """When one subject first reached one training status, and the sessions and trials it took."""
 
     definition = """
@@ -628,7 +619,7 @@ class LearningCurve(dj.Computed):
         days = (TrainingStatus & key).to_pandas(order_by="session_date").reset_index()
         history = [DailyStatus(d.session_date, d.training_status, ()) for d in days.itertuples()]
         sessions = to_frame(
-            ((BehaviorHistory.Session & key) * Trials * acquisition.Session).proj(
+            ((BehaviorHistory.Session & key) * TrialSet * acquisition.Session).proj(
                 "n_trials", "session_start_time", "task_protocol"
             ),
             index=False,

@@ -10,7 +10,7 @@ import pandas as pd
 from iblpipe.compute.psth import DEFAULT_BIN_SIZE, DEFAULT_POST_TIME, DEFAULT_PRE_TIME, DEFAULT_SMOOTHING
 from iblpipe.compute.units import IBL_LABEL_RULE, KS2_GOOD_RULE, content_hash
 from iblpipe.errors import DataError
-from iblpipe.schemas import acquisition, reference, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas import acquisition, columnar, reference, subject  # noqa: F401  (named in table definitions)
 from iblpipe.schemas.frames import to_frame
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ schema = dj.Schema()
 
 
 @schema
-class ProbeInsertion(dj.Manual):
+class ProbeInsertion(columnar.Manual):
     """One probe inserted in one session (Alyx experiments.probeinsertion)."""
 
     definition = """
@@ -41,7 +41,7 @@ class ProbeInsertion(dj.Manual):
 
 
 @schema
-class ProbeTrajectory(dj.Manual):
+class ProbeTrajectory(columnar.Manual):
     """One trajectory estimate of an insertion (Alyx experiments.trajectoryestimate)."""
 
     definition = """
@@ -87,7 +87,7 @@ def probe_folder(key: dict) -> Path:
 
 
 @schema
-class Clusters(dj.Imported):
+class Clusters(columnar.Imported):
     """One spike sorting of one probe insertion, summarised from its ALF files."""
 
     definition = """
@@ -100,7 +100,7 @@ class Clusters(dj.Imported):
     has_regions : bool              # some cluster has a brain region (clusters.brainLocationIds_ccf_2017)
     """
 
-    class Cluster(dj.Part):
+    class Cluster(columnar.Part):
         """One unit (cluster) of a sorting: position, amplitude, rate, IBL metrics, brain region."""
 
         definition = """
@@ -170,7 +170,7 @@ class Clusters(dj.Imported):
 
 
 @schema
-class GoodUnitRule(dj.Lookup):
+class GoodUnitRule(columnar.Lookup):
     """One rule deciding which units are good: a named set of criteria on unit metrics."""
 
     definition = """
@@ -200,7 +200,7 @@ class GoodUnitRule(dj.Lookup):
 
 
 @schema
-class UnitQuality(dj.Computed):
+class UnitQuality(columnar.Computed):
     """One insertion judged by one good-unit rule (its units' verdicts are in the Part)."""
 
     definition = """
@@ -212,7 +212,7 @@ class UnitQuality(dj.Computed):
     n_good : int32      # (count) units passing every criterion
     """
 
-    class Unit(dj.Part):
+    class Unit(columnar.Part):
         """One unit's verdict under the rule, with the criteria it failed."""
 
         definition = """
@@ -245,7 +245,7 @@ class UnitQuality(dj.Computed):
 
 
 @schema
-class RegionRollup(dj.Computed):
+class RegionRollup(columnar.Computed):
     """One insertion under one good-unit rule, rolled up to brain regions (the regions are in the Part)."""
 
     definition = """
@@ -255,7 +255,7 @@ class RegionRollup(dj.Computed):
     n_regions : int32                       # (count) regions (with ancestors) that hold units of the insertion
     """
 
-    class Region(reference.CaseSensitive, dj.Part):
+    class Region(reference.CaseSensitive, columnar.Part):
         """One brain region x insertion x rule: its units, counting those of every descendant region."""
 
         case_sensitive = ("acronym",)
@@ -332,7 +332,7 @@ def unit_spikes(key: dict, attributes: tuple[str, ...] = ("times", "amps", "dept
 
 
 @schema
-class PsthParams(dj.Lookup):
+class PsthParams(columnar.Lookup):
     """One set of peri-event histogram parameters."""
 
     definition = """
@@ -357,7 +357,7 @@ class PsthParams(dj.Lookup):
 
 
 @schema
-class TrialPSTH(dj.Computed):
+class TrialPSTH(columnar.Computed):
     """PSTHs of the good units of one insertion (under one rule) around each task event."""
 
     definition = """
@@ -369,7 +369,7 @@ class TrialPSTH(dj.Computed):
     n_trials : int32            # (count) trials of the session
     """
 
-    class Unit(dj.Part):
+    class Unit(columnar.Part):
         """One good unit around one event: mean and sd across trials, as arrays over bins."""
 
         definition = """

@@ -1,8 +1,10 @@
-"""A fast ``to_pandas`` for plain-column queries (listings of many thousand rows).
+"""``to_frame(query, index=...)``: the frame ``to_pandas`` gives, for code that wants its columns even when empty.
 
-DataJoint 2.3's ``to_pandas`` decodes every value through the heading (about
-0.1 ms per row of 30 columns here); for queries without blobs, json or codecs
-this builds the same frame from the raw cursor, decoding only uuid columns.
+It takes the columnar path (``columnar.columnar_frame``: ConnectorX over DataJoint's SQL)
+like every ``to_pandas`` of an iblpipe table. Where that path does not serve (inside a
+make's transaction, blob/json columns, ...) it reads DataJoint's raw cursor and decodes
+only uuid columns (DataJoint's ``to_pandas`` decodes every value: about 0.1 ms per row
+of 30 columns), falling back to ``to_pandas`` itself for blob, json or codec columns.
 """
 
 from __future__ import annotations
@@ -11,13 +13,19 @@ import uuid
 
 import pandas as pd
 
+from iblpipe.schemas.columnar import columnar_frame, datajoint_frame
+
 
 def to_frame(query, *, index: bool = True) -> pd.DataFrame:
-    """``query.to_pandas()`` without per-value decoding; falls back to it for blob, json or codec columns."""
+    """``query.to_pandas()`` that keeps its columns when empty; ``index=False`` leaves the primary key as columns."""
+    frame = columnar_frame(query, empty_columns=True)
+    if frame is not None:
+        return frame if index or not len(frame) or not query.primary_key else frame.reset_index()
     attributes = query.heading.attributes
     names = list(attributes)
     if any(a.is_blob or a.json or a.codec for a in attributes.values()):
-        return query.to_pandas()
+        frame = datajoint_frame(query)
+        return frame if index or not len(frame) or not query.primary_key else frame.reset_index()
     frame = pd.DataFrame.from_records(list(query.cursor().fetchall()), columns=names)
     for name, attribute in attributes.items():
         if attribute.uuid:

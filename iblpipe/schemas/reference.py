@@ -2,11 +2,13 @@
 
 import datajoint as dj
 
+from iblpipe.schemas import columnar
+
 schema = dj.Schema()
 
 
 @schema
-class Lab(dj.Manual):
+class Lab(columnar.Manual):
     """One lab, as named in Alyx (misc.lab) or in the ALF folder tree."""
 
     definition = """
@@ -21,7 +23,7 @@ class Lab(dj.Manual):
 
 
 @schema
-class LabMember(dj.Manual):
+class LabMember(columnar.Manual):
     """One person who can run experiments (Alyx misc.labmember)."""
 
     definition = """
@@ -37,7 +39,7 @@ class LabMember(dj.Manual):
 
 
 @schema
-class LabMembership(dj.Manual):
+class LabMembership(columnar.Manual):
     """One lab a member belongs to."""
 
     definition = """
@@ -48,7 +50,7 @@ class LabMembership(dj.Manual):
 
 
 @schema
-class Project(dj.Manual):
+class Project(columnar.Manual):
     """One project sessions can belong to (Alyx subjects.project)."""
 
     definition = """
@@ -93,7 +95,7 @@ class CaseSensitive:
 
 
 @schema
-class BrainRegion(CaseSensitive, dj.Manual):
+class BrainRegion(CaseSensitive, columnar.Manual):
     """One region of the Allen CCF 2017 ontology as shipped by iblatlas (negative ids: left hemisphere)."""
 
     case_sensitive = ("acronym",)
@@ -110,7 +112,7 @@ class BrainRegion(CaseSensitive, dj.Manual):
     index (acronym)
     """
 
-    class Ancestor(dj.Part):
+    class Ancestor(columnar.Part):
         """One ancestor of a region (the region itself included, at distance 0): the closure table."""
 
         definition = """

@@ -62,7 +62,7 @@ def load_mouse_data(restriction=None) -> dict:
         "weighings": (subject.Weighing & keys).proj("subject_uuid", *COLUMNS["weighings"]),
         "restrictions": (subject.WaterRestriction & keys).proj("subject_uuid", *COLUMNS["restrictions"]),
         "water": (subject.WaterAdministration & keys).proj("subject_uuid", *COLUMNS["water"]),
-        "sessions": (behavior.Trials * session_time & keys).proj(
+        "sessions": (behavior.TrialSet * session_time & keys).proj(
             "subject_uuid", "session_start_time", "n_trials", "trials_duration"
         ),
         "rt": (behavior.ReactionTime & params & session_keys).proj("median_rt"),

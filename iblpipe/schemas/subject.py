@@ -2,13 +2,13 @@
 
 import datajoint as dj
 
-from iblpipe.schemas import reference  # noqa: F401  (named in table definitions)
+from iblpipe.schemas import columnar, reference  # noqa: F401  (named in table definitions)
 
 schema = dj.Schema()
 
 
 @schema
-class Subject(dj.Manual):
+class Subject(columnar.Manual):
     """One mouse (Alyx subjects.subject)."""
 
     definition = """
@@ -26,7 +26,7 @@ class Subject(dj.Manual):
 
 
 @schema
-class SubjectLab(dj.Manual):
+class SubjectLab(columnar.Manual):
     """The lab a subject belongs to."""
 
     definition = """
@@ -38,7 +38,7 @@ class SubjectLab(dj.Manual):
 
 
 @schema
-class SubjectUser(dj.Manual):
+class SubjectUser(columnar.Manual):
     """The lab member responsible for a subject."""
 
     definition = """
@@ -50,7 +50,7 @@ class SubjectUser(dj.Manual):
 
 
 @schema
-class WaterType(dj.Lookup):
+class WaterType(columnar.Lookup):
     """One kind of water given to mice (Alyx actions.watertype)."""
 
     definition = """
@@ -61,7 +61,7 @@ class WaterType(dj.Lookup):
 
 
 @schema
-class Weighing(dj.Manual):
+class Weighing(columnar.Manual):
     """One weighing of a subject (Alyx actions.weighing)."""
 
     definition = """
@@ -76,7 +76,7 @@ class Weighing(dj.Manual):
 
 
 @schema
-class WaterAdministration(dj.Manual):
+class WaterAdministration(columnar.Manual):
     """One administration of water (Alyx actions.wateradministration)."""
 
     definition = """
@@ -94,7 +94,7 @@ class WaterAdministration(dj.Manual):
 
 
 @schema
-class WaterRestriction(dj.Manual):
+class WaterRestriction(columnar.Manual):
     """One period of water restriction (Alyx actions.waterrestriction)."""
 
     definition = """

@@ -97,7 +97,7 @@ def lab(prefix, tmp_path_factory):
         else:
             (_folder(root, *key) / "alf").mkdir(parents=True)
 
-    result = behavior.Trials.populate(suppress_errors=True)
+    result = behavior.TrialSet.populate(suppress_errors=True)
     yield {"root": root, "errors": result["error_list"]}
     if saved is None:
         os.environ.pop("IBLPIPE_DATA_ROOT", None)
@@ -121,17 +121,17 @@ ALF_FIELDS = {
 
 
 def test_trials_equal_the_alf_files(prefix, lab):
-    assert len(behavior.Trials()) == len(SESSIONS)
+    assert len(behavior.TrialSet()) == len(SESSIONS)
     for nick, day, number, *_ in SESSIONS[:3] + SESSIONS[-2:]:
         key = {"session_uuid": _uuid(nick, day, number)}
         alf = load_object(_folder(lab["root"], nick, day, number) / "alf", "trials")
-        rows = (behavior.Trials.Trial & key).to_pandas(order_by="trial_id")
+        rows = (behavior.Trials & key).to_pandas(order_by="trial_id")
         assert (rows.index.get_level_values("trial_id") == np.arange(len(alf["choice"]))).all()
         assert np.array_equal(rows["trial_start_time"], alf["intervals"][:, 0])
         assert np.array_equal(rows["trial_end_time"], alf["intervals"][:, 1])
         for column, field in ALF_FIELDS.items():
             assert np.array_equal(rows[column].astype(float), alf[field], equal_nan=True), column
-        master = (behavior.Trials & key).fetch1()
+        master = (behavior.TrialSet & key).fetch1()
         assert master["n_trials"] == len(alf["choice"])
         assert master["n_correct"] == (alf["feedbackType"] == 1).sum()
         assert master["n_no_go"] == (alf["choice"] == 0).sum()
@@ -146,15 +146,15 @@ def test_bad_sessions_fail_alone_naming_file_and_field(prefix, lab):
         message = messages[str(_uuid(*key))]
         assert str(_folder(lab["root"], *key) / "alf") in message, message
         assert expect[name] in message, message
+        assert len(behavior.TrialSet & {"session_uuid": _uuid(*key)}) == 0
         assert len(behavior.Trials & {"session_uuid": _uuid(*key)}) == 0
-        assert len(behavior.Trials.Trial & {"session_uuid": _uuid(*key)}) == 0
 
 
 def test_bad_sessions_are_recorded_as_job_errors(prefix, lab):
-    """With reserved jobs (the populate worker's mode) the errors stay in Trials.jobs, one per bad session."""
-    result = behavior.Trials.populate(reserve_jobs=True, suppress_errors=True, display_progress=False)
+    """With reserved jobs (the populate worker's mode) the errors stay in TrialSet.jobs, one per bad session."""
+    result = behavior.TrialSet.populate(reserve_jobs=True, suppress_errors=True, display_progress=False)
     assert result["success_count"] == 0 and len(result["error_list"]) == len(BAD)
-    errors = behavior.Trials.jobs.errors.to_pandas().reset_index()
+    errors = behavior.TrialSet.jobs.errors.to_pandas().reset_index()
     try:
         messages = dict(zip(errors["session_uuid"].astype(str), errors["error_message"], strict=True))
         expect = {"lengths": "feedbackType", "choice": "choice", "missing": "_ibl_trials", "unsorted": "intervals"}
@@ -163,8 +163,8 @@ def test_bad_sessions_are_recorded_as_job_errors(prefix, lab):
             message = messages[str(_uuid(*key))]
             assert str(_folder(lab["root"], *key) / "alf") in message and expect[name] in message, message
     finally:
-        behavior.Trials.jobs.delete_quick()
-    assert len(behavior.Trials()) == len(SESSIONS)
+        behavior.TrialSet.jobs.delete_quick()
+    assert len(behavior.TrialSet()) == len(SESSIONS)
 
 
 def test_missing_data_root_is_a_clear_config_error(prefix, lab, monkeypatch):
@@ -175,12 +175,12 @@ def test_missing_data_root_is_a_clear_config_error(prefix, lab, monkeypatch):
 
 def test_fetch_trials_equals_to_pandas_exactly(prefix, lab):
     mouse = acquisition.Session * subject.Subject & {"subject_nickname": "LRN001"}
-    expected = (behavior.Trials.Trial & mouse).to_pandas()
+    expected = (behavior.Trials & mouse).to_pandas()
     got = behavior.fetch_trials(mouse)
     assert len(got) == sum(n for nick, _, _, _, n, _ in SESSIONS if nick == "LRN001")
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     whole = behavior.fetch_trials()
-    pd.testing.assert_frame_equal(whole, behavior.Trials.Trial().to_pandas(), check_exact=True)
+    pd.testing.assert_frame_equal(whole, behavior.Trials().to_pandas(), check_exact=True)
     assert behavior.fetch_trials({"session_uuid": _uuid(*BAD["missing"])}).empty
 
 
@@ -243,7 +243,7 @@ def _reference_statuses(tmp, nick: str) -> dict[str, str]:
     from iblpipe.compute.training import protocol_kind
 
     mouse = acquisition.Session * subject.Subject & {"subject_nickname": nick}
-    sessions = (mouse & behavior.Trials).to_pandas(order_by="session_start_time").reset_index()
+    sessions = (mouse & behavior.TrialSet).to_pandas(order_by="session_start_time").reset_index()
     trials = behavior.fetch_trials(mouse).reset_index()
     rows = []
     for s in sessions.itertuples():
@@ -315,9 +315,9 @@ def test_stored_digests_match_the_stored_trials_and_are_not_needed(prefix, lab):
     from iblpipe.compute.training import session_counts, session_digest
 
     _populate_subject_tables()
-    digests = {r["session_uuid"]: r for r in behavior.Trials.Digest.to_dicts()}
-    assert len(digests) == len(behavior.Trials()) > 0
-    trials = behavior.fetch_trials(behavior.Trials.Digest).reset_index()
+    digests = {r["session_uuid"]: r for r in behavior.TrialSet.Digest.to_dicts()}
+    assert len(digests) == len(behavior.TrialSet()) > 0
+    trials = behavior.fetch_trials(behavior.TrialSet.Digest).reset_index()
     for uid, frame in trials.groupby("session_uuid"):
         frame = frame.sort_values("trial_id")
         counts = session_counts(frame)
@@ -327,8 +327,8 @@ def test_stored_digests_match_the_stored_trials_and_are_not_needed(prefix, lab):
     mouse = (subject.Subject & {"subject_nickname": "LRN001"}).keys()[0]  # {"subject_uuid": ...}
     tables = (behavior.DailySummary, behavior.TrainingStatus, behavior.TrainingStatus.Criterion)
     before = [(t & mouse).to_pandas() for t in tables]
-    saved = (behavior.Trials.Digest & (acquisition.Session & mouse)).to_dicts()
-    (behavior.Trials.Digest & (acquisition.Session & mouse)).delete_quick()
+    saved = (behavior.TrialSet.Digest & (acquisition.Session & mouse)).to_dicts()
+    (behavior.TrialSet.Digest & (acquisition.Session & mouse)).delete_quick()
     try:
         (behavior.BehaviorHistory & mouse).delete(prompt=False, part_integrity="cascade")
         (behavior.StatusMemo & mouse).delete_quick()
@@ -336,7 +336,7 @@ def test_stored_digests_match_the_stored_trials_and_are_not_needed(prefix, lab):
         for table, old in zip(tables, before, strict=True):
             pd.testing.assert_frame_equal((table & mouse).to_pandas(), old)
     finally:
-        behavior.Trials.Digest.insert(saved, skip_duplicates=True)
+        behavior.TrialSet.Digest.insert(saved, skip_duplicates=True)
 
 
 def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab, tmp_path):
@@ -349,10 +349,10 @@ def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab, tm
     nick, day, number, protocol, n, _ = GOOD_MOUSE[7]
     key = {"session_uuid": _uuid(nick, day, number)}
     write_trials(_folder(lab["root"], nick, day, number), make_trials(4242, n, threshold=60, lapse=0.3, bias=25))
-    (behavior.Trials & key).delete(prompt=False, part_integrity="cascade")  # what the mirror does on a change
+    (behavior.TrialSet & key).delete(prompt=False, part_integrity="cascade")  # what the mirror does on a change
     assert len(behavior.TrainingStatus * mouse) == 0 and len(behavior.BehaviorHistory * mouse) == 0
     assert len(behavior.TrainingStatus - mouse) == len(slow_before)  # other subjects untouched
-    behavior.Trials.populate(key)
+    behavior.TrialSet.populate(key)
     behavior.PsychometricFit.populate()
     _populate_subject_tables()
     after = (behavior.TrainingStatus * mouse).to_pandas().reset_index()
@@ -374,7 +374,7 @@ def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab, tm
     new = ("SLW002", 7, 1)
     _register(*new, "training")
     write_trials(_folder(lab["root"], *new), make_trials(77, 300, threshold=45, lapse=0.25))
-    behavior.Trials.populate({"session_uuid": _uuid(*new)})
+    behavior.TrialSet.populate({"session_uuid": _uuid(*new)})
     assert len(behavior.BehaviorHistory & {"subject_uuid": ids.subject_uuid(LAB, "SLW002")}) == 0
     assert len(behavior.BehaviorHistory * mouse) == 1
     _populate_subject_tables()

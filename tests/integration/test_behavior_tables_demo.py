@@ -13,7 +13,7 @@ import pytest
 from iblpipe.schemas import behavior, subject
 
 TABLES = (
-    behavior.Trials,
+    behavior.TrialSet,
     behavior.PsychometricFit,
     behavior.ReactionTime,
     behavior.BehaviorHistory,
@@ -49,7 +49,7 @@ def demo(prefix, request):
 def test_demo_populates_without_errors(demo):
     assert demo["errors"] == []
     n_sessions = sum(len(d["eids"]) for s in demo["truth"]["subjects"] for d in s["dates"])
-    assert len(behavior.Trials()) == n_sessions
+    assert len(behavior.TrialSet()) == n_sessions
 
 
 def test_demo_training_status_equals_ground_truth(demo):

@@ -12,10 +12,11 @@ import sys
 
 SMOKE_ARGS = ("--mice", "3", "--runs", "1", "--max-sessions", "16")  # 16 sessions: mouse 0 is recorded once
 MEASURES = (
-    "trials_fetch_trials_vs_one",
-    "trials_fetch_trials_vs_raw",
     "trials_to_pandas_vs_one",
+    "trials_to_pandas_vs_datajoint",
     "trials_to_pandas_vs_raw",
+    "trials_joined_vs_plain",
+    "trials_aggregate_file",
     "region_vs_one",
     "mirror_cold",
     "populate_cold",
@@ -43,7 +44,7 @@ def test_smoke_benchmark_writes_every_measure(db_server, repo_root, tmp_path):
         for field in ("comparison", "ratio"):
             assert measure[field] is None or measure[field] > 0, (name, field)
     assert data["measures"]["region_vs_one"]["comparison"] > 0
-    assert data["details"]["queries_1x"]["trials"]["same"]  # fetch_trials equals to_pandas
+    assert data["details"]["queries_1x"]["trials"]["same"]  # the columnar to_pandas equals DataJoint's own
     assert data["details"]["queries_1x"]["region"]["agree"]  # region counts equal the ALF group-by
     assert data["details"]["nightly"]["new_sessions_populated"] == 3
     assert data["machine"]["cpu_count"] >= 1 and data["machine"]["database_server"]
@@ -66,7 +67,7 @@ def test_smoke_queries_only_populates_what_the_queries_read(db_server, repo_root
     data = json.loads(path.read_text())
     assert set(data["measures"]) == QUERY_MEASURES
     cold = data["details"]["cold"]
-    assert cold["tables"] == "behavior.Trials,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"
+    assert cold["tables"] == "behavior.TrialSet,ephys.Clusters,ephys.UnitQuality,ephys.RegionRollup"
     assert cold["plot_s"] == 0 and cold["sessions_with_trials"] == cold["sessions"] > 0
     assert data["details"]["queries_1x"]["trials"]["same"] and data["details"]["queries_1x"]["region"]["agree"]
     assert data["details"]["nightly"] is None and data["args"]["queries_only"] is True

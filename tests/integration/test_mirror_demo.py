@@ -61,8 +61,8 @@ def test_edited_dump_mirrors_exactly_the_changes_and_invalidates_dependents(demo
     )
     gone_sessions = {it["pk"] for it in sessions if it["fields"]["subject"] == gone}
     watched = [{"session_uuid": uuid.UUID(pk)} for pk in (changed["pk"], kept["pk"], *sorted(gone_sessions)[:1])]
-    behavior.Trials.populate(watched, display_progress=False)
-    assert len(behavior.Trials & watched) == len(watched)
+    behavior.TrialSet.populate(watched, display_progress=False)
+    assert len(behavior.TrialSet & watched) == len(watched)
 
     edited = copy.deepcopy(items)
     by_pk = {it["pk"]: it for it in edited}
@@ -95,9 +95,9 @@ def test_edited_dump_mirrors_exactly_the_changes_and_invalidates_dependents(demo
     assert sum(report.deleted.values()) == sum(removed.values())
     assert report.deleted["subject"] == 1 and report.deleted["session"] == len(gone_sessions)
     # invalidated: the changed session's and the deleted mouse's trials; the kept session's stay
-    assert not (behavior.Trials & watched[0]) and not (behavior.Trials & watched[2])
-    assert len(behavior.Trials & watched[1]) == 1
-    assert report.invalidated["behavior._trials"] == 2
+    assert not (behavior.TrialSet & watched[0]) and not (behavior.TrialSet & watched[2])
+    assert len(behavior.TrialSet & watched[1]) == 1
+    assert report.invalidated["behavior._trial_set"] == 2
     assert (acquisition.Session & watched[0]).fetch1("task_protocol") == "_iblrig_tasks_biasedChoiceWorld8.0.0"
     assert len(subject.Weighing & {"weighing_uuid": uuid.UUID(new_weighing)}) == 1
     # back to the original dump (restores everything, nothing else changes)

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 
+import pandas as pd
 import pytest
 
 from iblpipe import schemas
@@ -44,7 +45,7 @@ def test_demo_run_runs_every_stage_and_leaves_nothing_to_do(demo_run, run_cli):
     assert (out / "report" / "index.html").exists()
     status = json.loads(run_cli("--prefix", prefix, "status", "--json").stdout)
     tables = {t["table"]: t for t in status["tables"]}
-    assert tables["behavior.Trials"]["rows"] == 16 and tables["behavior.LearningCurve"]["rows"] > 0
+    assert tables["behavior.TrialSet"]["rows"] == 16 and tables["behavior.LearningCurve"]["rows"] > 0
     for name, t in tables.items():
         assert t["todo"] == 0 and t["errors"] == 0 and t["reserved"] == 0, (name, t)
 
@@ -75,6 +76,7 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
     shutil.copy(lab / "alyx_dump.json", tmp_path / "newer.json")
     env = {"IBLPIPE_DATA_ROOT": str(lab), "IBLPIPE_HOME": str(tmp_path / "home")}
     report = tmp_path / "report"
+    env["IBLPIPE_EXPORT_DIR"] = str(tmp_path / "export")  # the nightly also rewrites changed mice's aggregate files
     try:
         first = run_cli("--prefix", prefix, "nightly", "--source", f"dump:{tmp_path / 'older.json'}", "--out",
                         str(report), "--processes", "2", env=env)  # fmt: skip
@@ -82,12 +84,14 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
         assert re.search(r"drew 2 figures, 0 unchanged", first.stdout)
         assert "started 2 worker processes" in first.stderr
         assert (report / "index.html").exists()
+        assert "nightly: exported 2 mice, 0 unchanged" in first.stderr
 
         again = run_cli("--prefix", prefix, "nightly", "--source", f"dump:{tmp_path / 'older.json'}", "--out",
                         str(report), "--log-keys", env=env)  # fmt: skip
         assert again.returncode == 0, again.stderr[-3000:]
         assert "nothing changed" in again.stdout
         assert "populate done: 0 made" in again.stderr and "drew 0 figures, 2 unchanged" in again.stdout
+        assert "nightly: exported 0 mice, 2 unchanged" in again.stderr
 
         memo_before = _memo_rows(prefix, plain)
         newer = run_cli("--prefix", prefix, "nightly", "--source", f"dump:{tmp_path / 'newer.json'}", "--out",
@@ -95,12 +99,15 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
         assert newer.returncode == 0, newer.stderr[-3000:]
         assert re.search(r"^  inserted: (.*, )?session 1(,|$)", newer.stdout, flags=re.M), newer.stdout
         made = re.findall(r"made (\S+) (.*)$", newer.stderr, flags=re.M)
-        assert ("behavior.Trials", f"session_uuid={new_session}") in made
-        assert {t for t, _ in made} >= {"behavior.Trials", "behavior.TrainingStatus", "behavior.LearningCurve"}
+        assert ("behavior.TrialSet", f"session_uuid={new_session}") in made
+        assert {t for t, _ in made} >= {"behavior.TrialSet", "behavior.TrainingStatus", "behavior.LearningCurve"}
         assert not any(t.startswith("ephys.") for t, _ in made)
         assert _memo_rows(prefix, plain) == memo_before + 1  # the recomputed history fitted only the new window
         assert "drew 1 figures, 1 unchanged" in newer.stdout
         assert re.search(rf"^  drew \S+/{plain}$", newer.stdout, flags=re.M)
+        assert "nightly: exported 1 mice, 1 unchanged" in newer.stderr
+        (trials_file,) = (tmp_path / "export").glob(f"aggregates/Subjects/*/{plain}/_ibl_subjectTrials.table.pqt")
+        assert str(new_session) in set(pd.read_parquet(trials_file)["session"])
     finally:
         schemas.drop(prefix)
 

@@ -43,7 +43,7 @@ def _folder(root, nick, day, number):
 
 def _populate():
     for table in (
-        behavior.Trials,
+        behavior.TrialSet,
         behavior.PsychometricFit,
         behavior.ReactionTime,
         behavior.BehaviorHistory,
@@ -145,7 +145,7 @@ def test_figure_axes_hold_the_table_values(prefix, lab):
     assert np.allclose(_x(_line(weight_ax, "weight")), _days(weighings["weighing_time"]))
     assert np.allclose(_line(weight_ax, "85% reference").get_ydata(), 25.0 * 0.85)
 
-    trials = ((behavior.Trials * acquisition.Session) & mouse).to_pandas()
+    trials = ((behavior.TrialSet * acquisition.Session) & mouse).to_pandas()
     per_day = trials.groupby(pd.to_datetime(trials["session_start_time"]).dt.normalize())["n_trials"].sum()
     assert np.allclose(_line(trials_ax, "trials").get_ydata(), per_day.to_numpy())
     assert np.allclose(_x(_line(trials_ax, "trials")), _days(per_day.index))
@@ -195,7 +195,7 @@ def test_only_changed_mice_are_redrawn(prefix, lab, tmp_path):
     # one session of PLT002 changes: its trials are rewritten and re-imported
     key = {"session_uuid": _uuid("PLT002", 1, 1)}
     write_trials(_folder(lab["root"], "PLT002", 1, 1), make_trials(999, 280, threshold=30, lapse=0.2, bias=10))
-    (behavior.Trials & key).delete(prompt=False, part_integrity="cascade")
+    (behavior.TrialSet & key).delete(prompt=False, part_integrity="cascade")
     _populate()
     changed = report.draw_report(out, today=dt.date(2024, 5, 12))
     assert changed.drawn == [f"{LAB}/PLT002"] and changed.unchanged == [f"{LAB}/PLT001"]

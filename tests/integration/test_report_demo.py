@@ -30,7 +30,7 @@ def demo_mouse(prefix, request):
     uid = counts.index[-1]
     mouse = {"subject_uuid": uid}
     sessions = acquisition.Session & mouse
-    for table in (behavior.Trials, behavior.PsychometricFit, behavior.ReactionTime):
+    for table in (behavior.TrialSet, behavior.PsychometricFit, behavior.ReactionTime):
         table.populate(sessions)
     for table in (behavior.BehaviorHistory, behavior.DailySummary, behavior.TrainingStatus):
         table.populate(mouse)
@@ -68,7 +68,7 @@ def test_demo_mouse_figure_equals_the_tables(demo_mouse, tmp_path):
     assert np.allclose(_line(weight_ax, "weight").get_ydata(), weighings["weight"], rtol=1e-5)
     assert np.allclose(_x(_line(weight_ax, "weight")), _days(weighings["weighing_time"]))
 
-    trials = (behavior.Trials * acquisition.Session & demo_mouse).to_pandas()
+    trials = (behavior.TrialSet * acquisition.Session & demo_mouse).to_pandas()
     assert len(trials) > 0
     per_day = trials.groupby(pd.to_datetime(trials["session_start_time"]).dt.normalize())["n_trials"].sum()
     assert np.allclose(_line(trials_ax, "trials").get_ydata(), per_day.to_numpy())

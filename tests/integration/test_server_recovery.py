@@ -47,7 +47,7 @@ def test_a_worker_restarts_the_embedded_server_when_it_dies(demo_lab, tmp_path):
         server = {"host": info.host, "port": info.port, "user": info.user, "password": info.password}
         mouse = _first_mouse(server, prefix)
         log = tmp_path / "worker.log"
-        worker = start_worker(prefix, env, log, "--tables", "behavior.Trials", "--restrict", f"subject={mouse}")
+        worker = start_worker(prefix, env, log, "--tables", "behavior.TrialSet", "--restrict", f"subject={mouse}")
         wait_for(lambda: len(made_keys(log)) >= 2, "two keys made")
         os.kill(info.pid, signal.SIGKILL)  # a crash: the state file still says running
         assert finish(worker, timeout=300) == 0, log.read_text()[-3000:]
@@ -117,14 +117,14 @@ def test_workers_wait_for_a_configured_server_that_is_down_at_startup(demo_lab, 
         mouse = _first_mouse(server, prefix)
         dbserver.stop(home)
 
-        quick = cli(prefix, server_env, "populate", "--retry-budget", "0", "--tables", "behavior.Trials")
+        quick = cli(prefix, server_env, "populate", "--retry-budget", "0", "--tables", "behavior.TrialSet")
         assert quick.returncode == 2
         lines = quick.stderr.strip().splitlines()
         assert len(lines) == 1 and "connecting to the database kept failing transiently" in lines[0], quick.stderr
         assert f"{info.host}:{info.port}" in lines[0] and "is the server running?" in lines[0]
 
         log = tmp_path / "worker.log"
-        args = ("--processes", "2", "--tables", "behavior.Trials", "--restrict", f"subject={mouse}")
+        args = ("--processes", "2", "--tables", "behavior.TrialSet", "--restrict", f"subject={mouse}")
         worker = start_worker(prefix, server_env, log, *args)
         wait_for(lambda: "connecting to the database failed transiently" in log.read_text(), "a startup retry")
         time.sleep(2)

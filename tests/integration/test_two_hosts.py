@@ -140,10 +140,10 @@ def test_workers_on_two_hosts_share_one_database(network, db_host, demo_lab, tmp
     dump_sessions = sum(r["model"] == "actions.session" for r in json.loads((demo_lab / "alyx_dump.json").read_text()))
     status = _on_host(network, "b", ["--prefix", prefix, "status", "--json"], demo_lab)  # through host B's own link
     assert status.returncode == 0, status.stderr[-2000:]
-    trials = next(t for t in json.loads(status.stdout)["tables"] if t["table"] == "behavior.Trials")
+    trials = next(t for t in json.loads(status.stdout)["tables"] if t["table"] == "behavior.TrialSet")
     assert trials["todo"] == dump_sessions > 0
 
-    args = ["--prefix", prefix, "populate", "--tables", "behavior.Trials,behavior.ReactionTime", "--log-keys",
+    args = ["--prefix", prefix, "populate", "--tables", "behavior.TrialSet,behavior.ReactionTime", "--log-keys",
             "--no-progress"]  # fmt: skip
     logs = {host: tmp_path / f"{host}.log" for host in HOSTS}
     procs = {host: _on_host(network, host, args, demo_lab, logs[host]) for host in HOSTS}
@@ -160,5 +160,5 @@ def test_workers_on_two_hosts_share_one_database(network, db_host, demo_lab, tmp
     assert made["a"] and made["b"], "both hosts made keys"
     assert not set(made["a"]) & set(made["b"]), "no key made on both hosts"
     assert max((made["a"] + made["b"]).values()) == 1
-    assert sum(1 for table, _ in (made["a"] + made["b"]) if table == "behavior.Trials") == dump_sessions
+    assert sum(1 for table, _ in (made["a"] + made["b"]) if table == "behavior.TrialSet") == dump_sessions
     assert sum(1 for table, _ in (made["a"] + made["b"]) if table == "behavior.ReactionTime") == dump_sessions

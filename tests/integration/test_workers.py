@@ -163,7 +163,7 @@ def test_three_workers_make_exactly_what_one_worker_makes(db_server, lab_copy, p
 
     solo_made = made_keys(tmp_path / "solo.log")
     team_made = made_keys(tmp_path / "pair.log", tmp_path / "single.log")
-    assert {t for t, _ in solo_made} >= {"behavior.Trials", "behavior.TrainingStatus", "ephys.Clusters"}
+    assert {t for t, _ in solo_made} >= {"behavior.TrialSet", "behavior.TrainingStatus", "ephys.Clusters"}
     assert max(team_made.values()) == 1, [k for k, n in team_made.items() if n > 1]  # no key made twice
     assert set(team_made) == set(solo_made)
     pids = {line.split()[2] for line in (tmp_path / "pair.log").read_text().splitlines() if MADE.search(line)}
@@ -198,7 +198,7 @@ def test_killed_worker_leaves_no_rows_and_its_key_is_redone_after_the_stale_time
         order_by="session_start_time", limit=1
     )[0]
     session_uuid = str(session["session_uuid"])
-    assert not behavior.Trials & session
+    assert not behavior.TrialSet & session
 
     # Lock the Trial part table: the worker's insert into Trials waits (foreign-key metadata lock), mid-make.
     connect = dict(host=db_server["host"], port=int(db_server["port"]), user=db_server["user"])
@@ -206,12 +206,12 @@ def test_killed_worker_leaves_no_rows_and_its_key_is_redone_after_the_stale_time
     watcher = pymysql.connect(**connect, password=db_server["password"], autocommit=True)
     try:
         with blocker.cursor() as cur:
-            cur.execute(f"LOCK TABLES `{one}behavior`.`_trials__trial` WRITE")
+            cur.execute(f"LOCK TABLES `{one}behavior`.`_trial_set__trial` WRITE")
         victim = start_worker(
-            one, env, tmp_path / "victim.log", "--tables", "behavior.Trials", "--restrict", f"session={session_uuid}"
+            one, env, tmp_path / "victim.log", "--tables", "behavior.TrialSet", "--restrict", f"session={session_uuid}"
         )
         wait_for(
-            lambda: _waiting_for(watcher, f"INSERT INTO `{one}behavior`.`_trials`"), "the worker to wait, mid-make"
+            lambda: _waiting_for(watcher, f"INSERT INTO `{one}behavior`.`_trial_set`"), "the worker to wait, mid-make"
         )
         victim.send_signal(signal.SIGKILL)
         assert finish(victim) == -signal.SIGKILL
@@ -222,14 +222,14 @@ def test_killed_worker_leaves_no_rows_and_its_key_is_redone_after_the_stale_time
         watcher.close()
 
     schemas.activate(one)
-    assert len(behavior.Trials & session) == 0 and len(behavior.Trials.Trial & session) == 0  # nothing partial
-    job = (behavior.Trials.jobs & session).to_dicts()
+    assert len(behavior.TrialSet & session) == 0 and len(behavior.Trials & session) == 0  # nothing partial
+    job = (behavior.TrialSet.jobs & session).to_dicts()
     assert [j["status"] for j in job] == ["reserved"] and job[0]["pid"] == victim.pid
 
     # A worker with the default stale timeout leaves the dead worker's reservation alone ...
-    patient = cli(one, env, "populate", "--tables", "behavior.Trials", "--restrict", f"session={session_uuid}")
+    patient = cli(one, env, "populate", "--tables", "behavior.TrialSet", "--restrict", f"session={session_uuid}")
     assert patient.returncode == 0, patient.stderr
-    assert len(behavior.Trials & session) == 0
+    assert len(behavior.TrialSet & session) == 0
     # ... one run after the stale timeout frees it and makes the key.
     time.sleep(1.5)
     rescue = cli(
@@ -237,7 +237,7 @@ def test_killed_worker_leaves_no_rows_and_its_key_is_redone_after_the_stale_time
         env,
         "populate",
         "--tables",
-        "behavior.Trials",
+        "behavior.TrialSet",
         "--restrict",
         f"session={session_uuid}",
         "--stale-timeout",
@@ -246,9 +246,9 @@ def test_killed_worker_leaves_no_rows_and_its_key_is_redone_after_the_stale_time
     assert rescue.returncode == 0, rescue.stderr
     assert "reservations older than 1 s freed" in rescue.stderr
     schemas.activate(one)
-    n_trials = (behavior.Trials & session).fetch1("n_trials")
-    assert n_trials == len(behavior.Trials.Trial & session) > 0
-    assert len(behavior.Trials.jobs & session & "status = 'reserved'") == 0
+    n_trials = (behavior.TrialSet & session).fetch1("n_trials")
+    assert n_trials == len(behavior.Trials & session) > 0
+    assert len(behavior.TrialSet.jobs & session & "status = 'reserved'") == 0
 
 
 def test_sigterm_finishes_the_current_key_and_exits_cleanly(db_server, lab_copy, prefixes, tmp_path):
@@ -260,9 +260,9 @@ def test_sigterm_finishes_the_current_key_and_exits_cleanly(db_server, lab_copy,
     log = tmp_path / "term.log"
     schemas.activate(one)
     mine = acquisition.Session * subject.Subject & {"subject_nickname": mouse}
-    trials_before = len(behavior.Trials & mine)
+    trials_before = len(behavior.TrialSet & mine)
     worker = start_worker(
-        one, env, log, "--tables", "behavior.Trials,behavior.PsychometricFit", "--restrict", f"subject={mouse}"
+        one, env, log, "--tables", "behavior.TrialSet,behavior.PsychometricFit", "--restrict", f"subject={mouse}"
     )
     wait_for(lambda: len(made_keys(log)) >= 2, "two keys made")
     worker.send_signal(signal.SIGTERM)
@@ -272,16 +272,16 @@ def test_sigterm_finishes_the_current_key_and_exits_cleanly(db_server, lab_copy,
 
     schemas.activate(one)
     sessions = len(mine)
-    done = behavior.Trials & mine
+    done = behavior.TrialSet & mine
     assert 0 < len(done) < sessions or len(behavior.PsychometricFit & mine) < sessions
     # every made session is whole, nothing is left reserved or marked as an error
     counts = done.to_pandas()["n_trials"]
-    parts = (behavior.Trials.Trial & mine).to_pandas().reset_index().groupby("session_uuid").size()
+    parts = (behavior.Trials & mine).to_pandas().reset_index().groupby("session_uuid").size()
     assert counts.sort_index().to_numpy().tolist() == parts.sort_index().to_numpy().tolist()
-    for table in (behavior.Trials, behavior.PsychometricFit):
+    for table in (behavior.TrialSet, behavior.PsychometricFit):
         assert len(table.jobs & "status in ('reserved', 'error')") == 0
     made = made_keys(log)
-    assert sum(n for (table, _), n in made.items() if table == "behavior.Trials") == len(done) - trials_before
+    assert sum(n for (table, _), n in made.items() if table == "behavior.TrialSet") == len(done) - trials_before
 
 
 def test_data_error_is_recorded_once_reported_and_retried(db_server, lab_copy, prefixes, tmp_path):
@@ -293,7 +293,7 @@ def test_data_error_is_recorded_once_reported_and_retried(db_server, lab_copy, p
     mouse = other_mouse(one, mouse_of_insertions(one))
     mine = acquisition.Session * subject.Subject & {"subject_nickname": mouse}
     last = mine.to_dicts(order_by="session_start_time DESC", limit=1)[0]
-    (behavior.Trials & {"session_uuid": last["session_uuid"]}).delete(part_integrity="cascade")
+    (behavior.TrialSet & {"session_uuid": last["session_uuid"]}).delete(part_integrity="cascade")
     alf = (
         lab_copy
         / last["session_lab"]
@@ -307,17 +307,17 @@ def test_data_error_is_recorded_once_reported_and_retried(db_server, lab_copy, p
     hidden.mkdir()
     for path in alf.glob("_ibl_trials.*"):
         shutil.move(path, hidden / path.name)
-    restrict = ("--tables", "behavior.Trials", "--restrict", f"subject={mouse}")
+    restrict = ("--tables", "behavior.TrialSet", "--restrict", f"subject={mouse}")
 
     try:
         failed = cli(one, env, "populate", *restrict)
         assert failed.returncode == 1, failed.stderr
         assert str(last["session_uuid"]) in failed.stderr
-        errors = json.loads(cli(one, env, "errors", "--table", "behavior.Trials", "--json").stdout)
+        errors = json.loads(cli(one, env, "errors", "--table", "behavior.TrialSet", "--json").stdout)
         assert [e["key"]["session_uuid"] for e in errors] == [str(last["session_uuid"])]
         assert "trials" in errors[0]["message"]
         status = json.loads(cli(one, env, "status", "--json").stdout)
-        trials = next(t for t in status["tables"] if t["table"] == "behavior.Trials")
+        trials = next(t for t in status["tables"] if t["table"] == "behavior.TrialSet")
         assert trials["errors"] == 1 and trials["newest_error"]
 
         again = cli(one, env, "populate", *restrict)  # recorded once: not retried, not a new failure
@@ -333,7 +333,7 @@ def test_data_error_is_recorded_once_reported_and_retried(db_server, lab_copy, p
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(cli(one, env, "errors", "--json").stdout) == []
     schemas.activate(one)
-    assert len(behavior.Trials & {"session_uuid": last["session_uuid"]}) == 1
+    assert len(behavior.TrialSet & {"session_uuid": last["session_uuid"]}) == 1
 
 
 def test_worker_survives_a_server_restart(lab_copy, tmp_path):
@@ -347,7 +347,7 @@ def test_worker_survives_a_server_restart(lab_copy, tmp_path):
         assert cli(prefix, env, "ingest", "--source", f"dump:{lab_copy / 'alyx_dump.json'}").returncode == 0
         mouse = _first_mouse(server, prefix)
         log = tmp_path / "restart.log"
-        worker = start_worker(prefix, env, log, "--tables", "behavior.Trials", "--restrict", f"subject={mouse}")
+        worker = start_worker(prefix, env, log, "--tables", "behavior.TrialSet", "--restrict", f"subject={mouse}")
         wait_for(lambda: len(made_keys(log)) >= 2, "two keys made")
         dbserver.stop(home)
         time.sleep(1)
@@ -357,7 +357,7 @@ def test_worker_survives_a_server_restart(lab_copy, tmp_path):
         text = log.read_text()
         assert "failed transiently" in text
         status = json.loads(cli(prefix, env, "status", "--json").stdout)
-        trials = next(t for t in status["tables"] if t["table"] == "behavior.Trials")
+        trials = next(t for t in status["tables"] if t["table"] == "behavior.TrialSet")
         assert trials["errors"] == 0 and trials["reserved"] == 0
         made = made_keys(log)
         assert max(made.values()) == 1
@@ -415,15 +415,15 @@ def test_queued_keys_of_a_session_deleted_from_the_mirror_are_dropped_not_failed
     schemas.activate(three)
     mouse = other_mouse(three, mouse_of_insertions(three))
     mine = acquisition.Session * subject.Subject & {"subject_nickname": mouse}
-    behavior.Trials.jobs.refresh(mine.proj(), delay=-1)  # queued by an earlier run
-    queued = len(behavior.Trials.jobs.pending.restrict(mine.proj(), semantic_check=False))
+    behavior.TrialSet.jobs.refresh(mine.proj(), delay=-1)  # queued by an earlier run
+    queued = len(behavior.TrialSet.jobs.pending.restrict(mine.proj(), semantic_check=False))
     gone = mine.keys(order_by="session_start_time DESC", limit=1)[0]
     (acquisition.Session & gone).delete(part_integrity="cascade")  # what ingest does to a record gone from Alyx
-    assert len(behavior.Trials.jobs.pending & gone) == 1
+    assert len(behavior.TrialSet.jobs.pending & gone) == 1
 
-    out = cli(three, env, "populate", "--tables", "behavior.Trials", "--restrict", f"subject={mouse}")
+    out = cli(three, env, "populate", "--tables", "behavior.TrialSet", "--restrict", f"subject={mouse}")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "1 pending jobs dropped" in out.stderr
     schemas.activate(three)
-    assert len(behavior.Trials & mine) == queued - 1 == len(mine)
-    assert len(behavior.Trials.jobs & gone) == 0 and len(behavior.Trials.jobs.errors) == 0
+    assert len(behavior.TrialSet & mine) == queued - 1 == len(mine)
+    assert len(behavior.TrialSet.jobs & gone) == 0 and len(behavior.TrialSet.jobs.errors) == 0

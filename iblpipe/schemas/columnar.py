@@ -1,0 +1,201 @@
+"""Columnar fetch: DataJoint's own ``to_pandas`` / ``fetch(format='frame')``, read through ConnectorX into Arrow.
+
+Every iblpipe table derives from a base class of this module (``Lookup``, ``Manual``,
+``Imported``, ``Computed``, ``Part``), which carries :class:`ColumnarFetch`. Its
+``to_pandas`` (and so ``fetch(format='frame')``, which calls it) runs the SQL DataJoint
+generates for the expression (``make_sql``, with ``order_by``/``limit``/``offset`` applied
+by DataJoint's own ``_apply_top``) through ConnectorX, and turns the Arrow table into
+exactly the frame DataJoint builds from its decoded rows (:mod:`iblpipe.schemas.arrowframe`):
+same columns, dtypes, primary-key index, NULLs, uuids.
+
+Restrictions of a table keep its class (DataJoint copies it); the operators that make a
+new expression (join, proj, aggr, union, subqueries) are wrapped so their result is a
+columnar expression too. So ``(Trials & key) * Session * mouse`` takes the same path as
+``Trials & key``: one path, no per-table side door.
+
+Fallback rule: where the columnar path cannot give DataJoint's frame it returns ``None``
+and DataJoint's ``to_pandas`` runs instead (logged at debug, never an error):
+connectorx missing, not MySQL/MariaDB, the connection is inside a transaction (another
+connection would not see its rows: makes), query caching on, TLS requested, a blob,
+json or codec attribute, an Arrow type with no exact rule (decimal, time, timestamp,
+computed float32), or any error from ConnectorX.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+import datajoint as dj
+import pandas as pd
+from datajoint.expression import Aggregation, QueryExpression, Union
+
+from iblpipe.schemas import arrowframe
+
+logger = logging.getLogger(__name__)
+
+_SERVERS: dict[tuple, tuple[bool, str | None]] = {}  # (host, port, user) -> (session encrypted, FLOAT text rule)
+
+
+def datajoint_frame(query, order_by=None, limit=None, offset=None, squeeze=False) -> pd.DataFrame:
+    """DataJoint's own ``to_pandas`` of ``query`` (the reference the columnar path must equal)."""
+    return QueryExpression.to_pandas(query, order_by=order_by, limit=limit, offset=offset, squeeze=squeeze)
+
+
+def _skip(reason: str, query) -> None:
+    logger.debug("columnar fetch not used (%s); DataJoint's to_pandas reads %s", reason, type(query).__name__)
+
+
+def _why_not(query) -> str | None:
+    """Why the columnar path cannot serve ``query``, or None."""
+    conn = query.connection
+    if getattr(conn.adapter, "backend", "mysql") != "mysql":
+        return f"backend {conn.adapter.backend}"
+    if conn.in_transaction:
+        return "inside a transaction"
+    if conn._query_cache:
+        return "query caching is on"
+    if conn.conn_info.get("ssl") and _server(conn)[0]:
+        return "TLS connection (ConnectorX would not encrypt)"
+    for name, attr in query.heading.attributes.items():
+        if (attr.is_blob and not attr.uuid) or attr.json or attr.codec:
+            return f"attribute {name} is {attr.type}"
+    return None
+
+
+def _uri(conn) -> str:
+    info = conn.conn_info
+    return (
+        f"mysql://{quote(info['user'], safe='')}:{quote(info['passwd'] or '', safe='')}@{info['host']}:{info['port']}"
+    )
+
+
+def _server(conn) -> tuple[bool, str | None]:
+    """Whether DataJoint's session is encrypted, and how the server prints FLOAT in its text protocol (what
+    DataJoint's pymysql reads): '%.6g', 'shortest' or None (unknown: FLOAT columns fall back). Asked once per server."""
+    server = (conn.conn_info["host"], conn.conn_info["port"], conn.conn_info["user"])
+    if server not in _SERVERS:
+        cipher = conn.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'").fetchone()
+        try:
+            (text,) = conn.query(f"SELECT CAST({arrowframe.PROBE_VALUE} AS FLOAT)").fetchone()
+        except dj.DataJointError:
+            text = None
+        _SERVERS[server] = (bool(cipher and cipher[1]), arrowframe.float_rule_from_probe(text))
+    return _SERVERS[server]
+
+
+def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_columns: bool = False):
+    """DataJoint's ``to_pandas`` frame of ``query`` read through ConnectorX, or None where it cannot (see module doc).
+
+    ``empty_columns``: an empty result keeps its columns (DataJoint's own frame has none).
+    """
+    reason = _why_not(query)
+    if reason is None:
+        try:
+            import connectorx
+        except ImportError:
+            reason = "connectorx is not installed"
+    if reason is not None:
+        _skip(reason, query)
+        return None
+    expr = query._apply_top(order_by, limit, offset)
+    conn = expr.connection
+    # pymysql runs DataJoint's SQL as ``sql % ()`` (DataJoint passes empty args): '%%' becomes '%'.
+    sql = expr.make_sql() % ()
+    columns = arrowframe.column_kinds(expr.heading.attributes)
+    try:
+        table = connectorx.read_sql(_uri(conn), sql, return_type="arrow")
+        uuid_codes = {}
+        frame = arrowframe.to_frame(table, columns, float_rule=_server(conn)[1], uuid_codes=uuid_codes)
+    except arrowframe.NoExactRule as err:
+        _skip(str(err), query)
+        return None
+    except Exception as err:  # noqa: BLE001 -- any ConnectorX failure falls back; the URI never reaches the log
+        message = str(err)
+        if conn.conn_info["passwd"]:
+            message = message.replace(conn.conn_info["passwd"], "***")
+        _skip(f"{type(err).__name__}: {message[:200]}", query)
+        return None
+    if not len(frame):
+        return frame if empty_columns else pd.DataFrame([])
+    if query.primary_key:
+        frame = arrowframe.index_from(frame, list(query.primary_key), uuid_codes)
+    return frame
+
+
+def _columnar(result):
+    """``result`` as a columnar expression (its class swapped for the columnar twin that adds only methods)."""
+    if isinstance(result, QueryExpression) and not isinstance(result, ColumnarFetch):
+        twin = _TWINS.get(type(result))
+        if twin is None:
+            return result  # an expression class we do not know: DataJoint's to_pandas
+        result.__class__ = twin
+    return result
+
+
+class ColumnarFetch:
+    """Mixin: ``to_pandas`` (and ``fetch(format='frame')``) through the columnar path, kept by derived expressions."""
+
+    def to_pandas(self, order_by=None, limit=None, offset=None, squeeze=False):
+        frame = columnar_frame(self, order_by, limit, offset)
+        if frame is None:
+            return datajoint_frame(self, order_by=order_by, limit=limit, offset=offset, squeeze=squeeze)
+        return frame
+
+    def restrict(self, restriction, semantic_check=True):
+        return _columnar(super().restrict(restriction, semantic_check=semantic_check))
+
+    def join(self, other, semantic_check=True, left=False, allow_nullable_pk=False):
+        return _columnar(
+            super().join(other, semantic_check=semantic_check, left=left, allow_nullable_pk=allow_nullable_pk)
+        )
+
+    def proj(self, *attributes, **named_attributes):
+        return _columnar(super().proj(*attributes, **named_attributes))
+
+    def aggr(self, group, *attributes, exclude_nonmatching=False, **named_attributes):
+        return _columnar(super().aggr(group, *attributes, exclude_nonmatching=exclude_nonmatching, **named_attributes))
+
+    def extend(self, other, semantic_check=True):
+        return _columnar(super().extend(other, semantic_check=semantic_check))
+
+    def make_subquery(self):
+        return _columnar(super().make_subquery())
+
+    def __add__(self, other):
+        return _columnar(super().__add__(other))
+
+
+class ColumnarQuery(ColumnarFetch, QueryExpression):
+    """A join, projection or subquery of iblpipe tables."""
+
+
+class ColumnarAggregation(ColumnarFetch, Aggregation):
+    """An aggregation of iblpipe tables."""
+
+
+class ColumnarUnion(ColumnarFetch, Union):
+    """A union of iblpipe tables."""
+
+
+_TWINS = {QueryExpression: ColumnarQuery, Aggregation: ColumnarAggregation, Union: ColumnarUnion}
+
+
+class Lookup(ColumnarFetch, dj.Lookup):
+    """``dj.Lookup`` with the columnar fetch."""
+
+
+class Manual(ColumnarFetch, dj.Manual):
+    """``dj.Manual`` with the columnar fetch."""
+
+
+class Imported(ColumnarFetch, dj.Imported):
+    """``dj.Imported`` with the columnar fetch."""
+
+
+class Computed(ColumnarFetch, dj.Computed):
+    """``dj.Computed`` with the columnar fetch."""
+
+
+class Part(ColumnarFetch, dj.Part):
+    """``dj.Part`` with the columnar fetch."""
