@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 import datajoint as dj
 
+from iblpipe import mirror_checks, mirror_guard
 from iblpipe.errors import IblpipeError
 from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.schemas import mirror as bookkeeping
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 MAX_DELETE_FRACTION = 0.2  # (fraction of a table's rows) more deletions than this need allow_mass_delete
 BATCH_ROWS = 5000  # (rows) per bulk insert and per restriction list
+MAX_LISTED = 50  # (lines) bad records, held deletions and warnings listed in the summary; all are logged
 
 
 class MassDeleteRefused(IblpipeError):
@@ -80,6 +81,8 @@ class Plan:
     deletes: dict[str, list] = field(default_factory=dict)
     existing: dict[str, int] = field(default_factory=dict)
     unchanged: int = 0
+    kept: dict[str, set] = field(default_factory=dict)  # mirrored keys of records bad in the source: untouched
+    held: list = field(default_factory=list)  # mirror_guard.Held: deletions that would reach a kept row
 
 
 @dataclass
@@ -93,7 +96,15 @@ class Report:
     invalidated: Counter = field(default_factory=Counter)  # table name -> computed rows deleted
     unchanged: int = 0
     bad: list = field(default_factory=list)
+    held: list = field(default_factory=list)  # mirror_guard.Held
+    warnings: list = field(default_factory=list)  # records.BadRecord: mirrored, but something looks wrong
+    kept: int = 0  # (count) mirrored rows left untouched because their record is bad in the source
     dry_run: bool = False
+
+    @property
+    def problems(self) -> bool:
+        """Records the source holds that were not mirrored (bad) or deletions held back: someone must look."""
+        return bool(self.bad or self.held)
 
     @property
     def changed(self) -> bool:
@@ -117,9 +128,16 @@ class Report:
             lines.append(
                 "  invalidated computed rows: " + ", ".join(f"{k} {v}" for k, v in sorted(self.invalidated.items()))
             )
-        if self.bad:
-            lines.append(f"  skipped {len(self.bad)} bad records:")
-            lines += [f"    {b.kind} {b.record_id}: {b.reason}" for b in self.bad]
+        for label, items in (
+            (f"skipped {len(self.bad)} bad records ({self.kept} mirrored rows of them kept unchanged)", self.bad),
+            (f"held {len(self.held)} deletions", self.held),
+            (f"{len(self.warnings)} warnings (mirrored anyway)", self.warnings),
+        ):
+            if items:
+                lines.append(f"  {label}:")
+                lines += [f"    {b.kind} {b.record_id}: {b.reason}" for b in items[:MAX_LISTED]]
+                if len(items) > MAX_LISTED:
+                    lines.append(f"    ... and {len(items) - MAX_LISTED} more (each one is in the log)")
         return "\n".join(lines)
 
 
@@ -127,6 +145,7 @@ def plan(snap: R.Snapshot) -> Plan:
     """Compare the snapshot with the mirror: inserts, updates (hash changed) and deletions per kind."""
     tables = _tables()
     stored = _stored_hashes()
+    bad = mirror_guard.bad_ids(snap)
     out = Plan()
     for kind, (_cls, key_attr) in R.KINDS.items():
         if kind not in snap.provides:
@@ -135,10 +154,13 @@ def plan(snap: R.Snapshot) -> Plan:
         existing = {str(k) for k in table().to_arrays(key_attr)} if len(table()) else set()
         hashes = stored.get(kind, {})
         out.existing[kind] = len(existing)
+        out.kept[kind] = mirror_guard.protected(kind, table, bad.get(kind, set()))
         ins, upd = [], []
-        seen = set()
+        seen = set(out.kept[kind])
         for rec in snap.records.get(kind, []):
             key = R.record_key(rec)
+            if key in seen:
+                continue  # another copy of it is bad: neither is written
             seen.add(key)
             if key not in existing:
                 ins.append(rec)
@@ -148,6 +170,7 @@ def plan(snap: R.Snapshot) -> Plan:
                 out.unchanged += 1
         out.inserts[kind], out.updates[kind] = ins, upd
         out.deletes[kind] = sorted(existing - seen)
+    out.held = mirror_guard.hold_deletes(out.deletes, out.kept, {k: tables[k][0] for k in out.deletes})
     return out
 
 
@@ -176,9 +199,25 @@ def mirror(
     max_delete_fraction: float = MAX_DELETE_FRACTION,
     dry_run: bool = False,
 ) -> Report:
-    """Write ``snap`` into the bound schemas; return what changed. All or nothing (one transaction)."""
+    """Write ``snap`` into the bound schemas; return what changed. All or nothing (one transaction).
+
+    Records the source holds but that cannot be written (``snap.bad``, and values their columns
+    cannot hold, checked here first) are skipped with their dependents and reported; their mirrored
+    rows are kept unchanged, and nothing they depend on is deleted (``mirror_guard``).
+    """
+    snap = check_columns(snap)
     p = plan(snap)
-    report = Report(source=snap.source, unchanged=p.unchanged, bad=list(snap.bad), dry_run=dry_run)
+    report = Report(
+        source=snap.source,
+        unchanged=p.unchanged,
+        bad=list(snap.bad),
+        held=p.held,
+        kept=sum(len(k) for k in p.kept.values()),
+        dry_run=dry_run,
+    )
+    for kind, rec, message in mirror_checks.future_dates(snap.records):
+        report.warnings.append(R.BadRecord(kind, R.record_key(rec), message))
+        logger.warning("%s %s: %s", kind, R.record_key(rec), message)
     for kind in R.KINDS:
         report.inserted[kind] = len(p.inserts.get(kind, ()))
         report.updated[kind] = len(p.updates.get(kind, ()))
@@ -205,7 +244,7 @@ def mirror(
         _record_hashes(p, source_label)
         bookkeeping.IngestRun.insert1(
             dict(
-                run_time=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
+                run_time=_now_ms(),
                 source=snap.source[:1024],
                 n_inserted=sum(report.inserted.values()),
                 n_updated=sum(report.updated.values()),
@@ -218,9 +257,32 @@ def mirror(
     return report
 
 
+def _now_ms() -> dt.datetime:
+    """UTC now to the millisecond (``IngestRun.run_time`` is ``datetime(3)``: two runs in one second both count)."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def check_columns(snap: R.Snapshot) -> R.Snapshot:
+    """A copy of ``snap`` without the records (and their dependents) whose values their columns cannot hold."""
+    checker = mirror_checks.RowChecker()
+    tables = _tables()
+
+    def check(kind: str, rec) -> str | None:
+        table = tables[kind][0]
+        problems = checker.problems(table, _main_row(table, rec))
+        for name, rows in side_rows(kind, rec).items():
+            side = _side_table(kind, name)
+            for row in rows:
+                problems += [p for p in checker.problems(side, row) if p not in problems]
+        return "; ".join(problems) or None
+
+    copy = dataclasses.replace(snap, records=dict(snap.records), bad=list(snap.bad))
+    return R.finalize(copy, check=check)
+
+
 def _typed_key(kind: str, key: str):
-    _, key_attr = R.KINDS[kind]
-    return {key_attr: uuid.UUID(key) if key_attr.endswith("_uuid") else key}
+    return mirror_guard.typed_key(kind, key)
 
 
 def _batches(items: list, size: int = BATCH_ROWS):

@@ -72,15 +72,13 @@ def run(args: argparse.Namespace) -> int:
             logger.warning("another `iblpipe nightly` holds %s; not starting a second one", settings.home())
             return 0
         start = time.monotonic()
+        ingest_rc = 0
         if not args.skip_ingest:
             logger.info("nightly: ingest %s", source)
-            ingest_args = argparse.Namespace(
-                **vars(args), allow_mass_delete=False, max_delete_percent=20.0, dry_run=False
-            )
-            ingest_args.source = source
-            rc = ingest.run(ingest_args)
-            if rc:
-                return rc
+            report = ingest.ingest(source, prefix=getattr(args, "prefix", None), alyx_user=args.alyx_user)
+            print(report.summary())
+            # bad records are reported (exit 1 at the end) but do not stop the night: the rest was mirrored
+            ingest_rc = ingest.exit_code(report)
         activate(args)
         logger.info("nightly: populate")
         worker = make_worker(args, progress=False)  # also checks the options before any work
@@ -89,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             rc, stopped = report_exit(worker.run()), worker.stop_requested
         if stopped:
-            return rc
+            return max(rc, ingest_rc)
         if not args.skip_plot:
             logger.info("nightly: figures")
             rc = max(rc, plot.run(argparse.Namespace(**vars(args), subject=None, force=False)))
+        rc = max(rc, ingest_rc)
         logger.info("nightly done in %.0f s (exit %d)", time.monotonic() - start, rc)
         return rc
