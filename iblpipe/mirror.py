@@ -19,6 +19,7 @@ import datajoint as dj
 
 from iblpipe import mirror_checks, mirror_guard
 from iblpipe.errors import IblpipeError
+from iblpipe.mirror_report import Report
 from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.schemas import mirror as bookkeeping
 from iblpipe.sources import records as R
@@ -27,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 MAX_DELETE_FRACTION = 0.2  # (fraction of a table's rows) more deletions than this need allow_mass_delete
 BATCH_ROWS = 5000  # (rows) per bulk insert and per restriction list
-MAX_LISTED = 50  # (lines) bad records, held deletions and warnings listed in the summary; all are logged
 
 
 class MassDeleteRefused(IblpipeError):
@@ -83,62 +83,6 @@ class Plan:
     unchanged: int = 0
     kept: dict[str, set] = field(default_factory=dict)  # mirrored keys of records bad in the source: untouched
     held: list = field(default_factory=list)  # mirror_guard.Held: deletions that would reach a kept row
-
-
-@dataclass
-class Report:
-    """What a run did."""
-
-    source: str
-    inserted: Counter = field(default_factory=Counter)
-    updated: Counter = field(default_factory=Counter)
-    deleted: Counter = field(default_factory=Counter)
-    invalidated: Counter = field(default_factory=Counter)  # table name -> computed rows deleted
-    unchanged: int = 0
-    bad: list = field(default_factory=list)
-    held: list = field(default_factory=list)  # mirror_guard.Held
-    warnings: list = field(default_factory=list)  # records.BadRecord: mirrored, but something looks wrong
-    kept: int = 0  # (count) mirrored rows left untouched because their record is bad in the source
-    dry_run: bool = False
-
-    @property
-    def problems(self) -> bool:
-        """Records the source holds that were not mirrored (bad) or deletions held back: someone must look."""
-        return bool(self.bad or self.held)
-
-    @property
-    def changed(self) -> bool:
-        return bool(sum(self.inserted.values()) + sum(self.updated.values()) + sum(self.deleted.values()))
-
-    def summary(self) -> str:
-        """A few lines for the terminal."""
-        if not self.changed:
-            head = f"mirror up to date with {self.source}: nothing changed ({self.unchanged} records unchanged)"
-        else:
-            head = (
-                f"{'would change' if self.dry_run else 'mirrored'} {self.source}: "
-                f"{sum(self.inserted.values())} inserted, {sum(self.updated.values())} updated, "
-                f"{sum(self.deleted.values())} deleted, {self.unchanged} unchanged"
-            )
-        lines = [head]
-        for label, counts in (("inserted", self.inserted), ("updated", self.updated), ("deleted", self.deleted)):
-            if counts:
-                lines.append(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        if self.invalidated:
-            lines.append(
-                "  invalidated computed rows: " + ", ".join(f"{k} {v}" for k, v in sorted(self.invalidated.items()))
-            )
-        for label, items in (
-            (f"skipped {len(self.bad)} bad records ({self.kept} mirrored rows of them kept unchanged)", self.bad),
-            (f"held {len(self.held)} deletions", self.held),
-            (f"{len(self.warnings)} warnings (mirrored anyway)", self.warnings),
-        ):
-            if items:
-                lines.append(f"  {label}:")
-                lines += [f"    {b.kind} {b.record_id}: {b.reason}" for b in items[:MAX_LISTED]]
-                if len(items) > MAX_LISTED:
-                    lines.append(f"    ... and {len(items) - MAX_LISTED} more (each one is in the log)")
-        return "\n".join(lines)
 
 
 def plan(snap: R.Snapshot) -> Plan:
