@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from iblpipe.errors import ConfigError
+from iblpipe.populate import vanished
 
 logger = logging.getLogger(__name__)
 
@@ -377,10 +378,16 @@ class Worker:
                 error = status[1]
                 if is_transient(error):
                     raise error  # retried by _retrying
+                if vanished.inputs_vanished(error):  # an ingest changed its inputs mid-make: not a data error
+                    return False, vanished.REQUEUED if vanished.requeue_or_drop(table, key, label) else None
                 return False, _message(error)
             return status is True, None
 
-        return self._retrying(label, f"key {_short(key)}", result, attempt)
+        for _ in range(vanished.MAX_REQUEUES):
+            made, error = self._retrying(label, f"key {_short(key)}", result, attempt)
+            if error != vanished.REQUEUED:
+                return made, error
+        return False, None  # still pending: the next pass makes it
 
     def _retrying(self, label: str, what: str, result: TableResult, func: Callable):
         """Call ``func(retry)``, retrying transient failures with backoff for up to ``transient_budget`` seconds."""
