@@ -75,14 +75,14 @@ def ingest(
     dry_run: bool = False,
 ):
     """Read ``source``, bind the schemas under ``prefix`` and mirror it; the ``mirror.Report``."""
-    from iblpipe import schemas
+    from iblpipe.commands._common import activate_prefix
 
     if not 0 <= max_delete_percent <= 100:
         raise ConfigError(f"--max-delete-percent {max_delete_percent}: must be between 0 and 100")
     start = time.monotonic()
     snap = read_source(source, alyx_user=alyx_user)
     read_s = time.monotonic() - start
-    schemas.activate(prefix)
+    activate_prefix(prefix)
     from iblpipe.mirror import mirror
 
     report = mirror(

@@ -67,9 +67,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "no source to ingest: pass --source dump:FILE|alyx:URL|one-cache:DIR, set $IBLPIPE_SOURCE, or --skip-ingest"
         )
-    with single_instance(settings.home() / "nightly.lock") as mine:
+    from iblpipe.commands._common import server_lock
+    from iblpipe.connection import connect
+
+    prefix = settings.schema_prefix(getattr(args, "prefix", None))
+    with (
+        single_instance(settings.home() / "nightly.lock") as mine,
+        server_lock(connect(), f"nightly:{prefix}", 0) if mine else contextlib.nullcontext(False) as ours,
+    ):
         if not mine:
             logger.warning("another `iblpipe nightly` holds %s; not starting a second one", settings.home())
+            return 0
+        if not ours:
+            logger.warning(
+                "another `iblpipe nightly` runs against %s* (another host?); not starting a second one", prefix
+            )
             return 0
         start = time.monotonic()
         ingest_rc = 0
