@@ -68,6 +68,7 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
     from iblpipe.populate import Worker, parse_restriction, select_tables
 
     restrict = parse_restriction(args.restrict)
+    check_restriction(restrict)
     args.stale_timeout = stale_timeout(args.stale_timeout)
     tables = select_tables(args.tables)
     require_data_root(tables)
@@ -86,6 +87,39 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
         progress=bar,
         log_keys=args.log_keys,
     )
+
+
+def check_restriction(restrict: dict[str, str]) -> None:
+    """Refuse a ``--restrict`` naming a subject, lab or session the mirror lacks: a typo in cron would do nothing.
+
+    Names that exist but select no session yet (a new mouse) are only logged: that is a normal state.
+    """
+    if not restrict:
+        return
+    from iblpipe.schemas import acquisition, reference, subject
+
+    where = {
+        "subject": (subject.Subject, "subject_nickname"),
+        "lab": (reference.Lab, "lab_name"),
+        "session": (acquisition.Session, "session_uuid"),
+    }
+    for name, value in restrict.items():
+        table, attribute = where[name]
+        if not len(table & {attribute: value}):
+            raise ConfigError(
+                f"--restrict {name}={value}: no {name} {value!r} in the mirror; check the spelling "
+                "(or run `iblpipe ingest` first). Nothing was populated"
+            )
+    sessions = acquisition.Session.proj("subject_uuid", "session_lab")
+    if "session" in restrict:
+        sessions &= {"session_uuid": restrict["session"]}
+    if "lab" in restrict:
+        sessions &= {"session_lab": restrict["lab"]}
+    if "subject" in restrict:
+        sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
+    if not len(sessions):
+        text = ",".join(f"{k}={v}" for k, v in restrict.items())
+        logger.warning("--restrict %s selects no session yet: nothing to populate", text)
 
 
 def stale_timeout(option: float | None) -> float:

@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -144,6 +145,14 @@ def parse_restriction(text: str | None) -> dict[str, str]:
             raise ConfigError(
                 f"--restrict {text!r}: expected NAME=VALUE[,NAME=VALUE] with NAME one of {', '.join(RESTRICT_KEYS)}"
             )
+        if name == "session":
+            try:
+                value = str(uuid.UUID(value))
+            except ValueError:
+                raise ConfigError(
+                    f"--restrict session={value!r}: not a session uuid (ONE eid), e.g. "
+                    "session=3b4e0e45-6fae-4f6c-a4c9-2b1cfa9a4b0d"
+                ) from None
         out[name] = value
     return out
 

@@ -14,6 +14,7 @@ from tests.integration.test_roles import cli, login, refused, run
 
 WORKER = f"wrk_{os.getpid()}_demo"
 OLD_WORKER = f"wrk_{os.getpid()}_old"
+ANALYST = f"ana{os.getpid()}demo"
 PASSWORD = "Worker-demo-passw0rd"
 # What roles.WORKER_PRIVILEGES held before: an account granted then keeps them until its grants are re-applied.
 OLD_PRIVILEGES = (
@@ -26,7 +27,7 @@ DENIED = (1142, 1143)  # command denied on a table, on a column
 def admin(db_server):
     conn = login(db_server, db_server["user"], db_server["password"])
     yield conn
-    for user in (WORKER, OLD_WORKER):
+    for user in (WORKER, OLD_WORKER, ANALYST):
         run(conn, "DROP USER IF EXISTS %s@%s", (user, "%"))
     conn.close()
 
@@ -37,10 +38,22 @@ def worker_env(admin, prefix, demo_lab):
     return {"DJ_USER": WORKER, "DJ_PASS": PASSWORD, "IBLPIPE_DATA_ROOT": str(demo_lab)}
 
 
-def test_worker_ingests_and_populates(worker_env, prefix, demo_lab, repo_root):
+@pytest.fixture(scope="module")
+def ingested(worker_env, prefix, demo_lab, repo_root):
+    """The demo lab's dump, ingested by the worker: the ``iblpipe ingest`` run."""
     dump = demo_lab / "alyx_dump.json"
-    ingest = cli(repo_root, "--prefix", prefix, "ingest", "--source", f"dump:{dump}", env=worker_env)
-    assert ingest.returncode == 0, ingest.stderr
+    return cli(repo_root, "--prefix", prefix, "ingest", "--source", f"dump:{dump}", env=worker_env)
+
+
+@pytest.fixture(scope="module")
+def analyst_env(admin, prefix, demo_lab):
+    roles.grant_role(admin, roles.ANALYST, ANALYST, password=PASSWORD, prefix=prefix)
+    return {"DJ_USER": ANALYST, "DJ_PASS": PASSWORD, "IBLPIPE_DATA_ROOT": str(demo_lab)}
+
+
+def test_worker_ingests_and_populates(ingested, worker_env, prefix, demo_lab, repo_root):
+    dump = demo_lab / "alyx_dump.json"
+    assert ingested.returncode == 0, ingested.stderr
     assert len(acquisition.Session()) == sum(it["model"] == "actions.session" for it in json.loads(dump.read_text()))
     mouse = next(it["fields"]["nickname"] for it in json.loads(dump.read_text()) if it["model"] == "subjects.subject")
     tables = "behavior.Trials,behavior.PsychometricFit"
@@ -106,3 +119,40 @@ def test_reset_password_takes_old_worker_privileges_away(admin, db_server, prefi
             conn.close()
     finally:
         run(admin, f"DROP TABLE {scratch}")
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if " ERROR " in line or "Traceback" in line]
+
+
+@pytest.mark.parametrize("command", ["ingest", "populate"])
+def test_an_analyst_running_ingest_or_populate_gets_one_line(
+    ingested, analyst_env, prefix, demo_lab, repo_root, command
+):
+    args = {
+        "ingest": ["ingest", "--source", f"dump:{demo_lab / 'alyx_dump.json'}"],
+        "populate": ["populate", "--tables", "behavior.Trials"],
+    }[command]
+    done = cli(repo_root, "--prefix", prefix, *args, env=analyst_env)
+    assert done.returncode == 2, done.stderr
+    lines = error_lines(done)
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"iblpipe {command}: the database refused it (" in lines[0] and "denied to user" in lines[0]
+    assert "iblpipe db grant --worker NAME" in lines[0]
+    verbose = cli(repo_root, "--prefix", prefix, "-v", *args, env=analyst_env)
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr
+
+
+@pytest.mark.parametrize(
+    ("restrict", "says"),
+    [
+        ("subject=NOPE", "--restrict subject=NOPE: no subject 'NOPE' in the mirror; check the spelling"),
+        ("session=abc' OR '1'='1", "--restrict session=\"abc' OR '1'='1\": not a session uuid"),
+        ("lab=nolab", "--restrict lab=nolab: no lab 'nolab' in the mirror"),
+    ],
+)
+def test_populate_restriction_matching_nothing_says_so(ingested, worker_env, prefix, repo_root, restrict, says):
+    done = cli(repo_root, "--prefix", prefix, "populate", "--restrict", restrict, env=worker_env)
+    assert done.returncode == 2, done.stderr
+    lines = error_lines(done)
+    assert len(lines) == 1 and says in lines[0], done.stderr
