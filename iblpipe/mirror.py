@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import datajoint as dj
 
-from iblpipe import mirror_checks, mirror_guard
+from iblpipe import mirror_checks, mirror_guard, mirror_locks
 from iblpipe.errors import IblpipeError
 from iblpipe.mirror_report import Report
 from iblpipe.schemas import acquisition, ephys, reference, subject
@@ -147,9 +147,17 @@ def mirror(
 
     Records the source holds but that cannot be written (``snap.bad``, and values their columns
     cannot hold, checked here first) are skipped with their dependents and reported; their mirrored
-    rows are kept unchanged, and nothing they depend on is deleted (``mirror_guard``).
+    rows are kept unchanged, and nothing they depend on is deleted (``mirror_guard``). One ingest
+    runs at a time per database; collisions with workers are retried (``mirror_locks``).
     """
     snap = check_columns(snap)
+    conn = subject.Subject.connection
+    with mirror_locks.one_ingest(conn, bookkeeping.MirroredRecord.database):
+        return mirror_locks.retrying(lambda: _mirror_once(snap, allow_mass_delete, max_delete_fraction, dry_run))
+
+
+def _mirror_once(snap: R.Snapshot, allow_mass_delete: bool, max_delete_fraction: float, dry_run: bool) -> Report:
+    """Plan against the mirror as it is now, then write in one transaction."""
     p = plan(snap)
     report = Report(
         source=snap.source,
@@ -176,6 +184,10 @@ def mirror(
     conn = subject.Subject.connection
     source_label = snap.source.split(":", 1)[0][:16]
     with conn.transaction:
+        for kind in R.KINDS:  # parents first: what a worker could insert below waits for our commit
+            table = _tables()[kind][0]
+            for batch in _batches([*p.deletes.get(kind, ()), *(R.record_key(r) for r in p.updates.get(kind, ()))]):
+                mirror_locks.lock_rows(table & [_typed_key(kind, k) for k in batch])
         _ensure_water_types(p)
         for kind in reversed(R.KINDS):
             if p.deletes.get(kind):

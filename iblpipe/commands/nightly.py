@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "no source to ingest: pass --source dump:FILE|alyx:URL|one-cache:DIR, set $IBLPIPE_SOURCE, or --skip-ingest"
         )
-    from iblpipe.commands._common import server_lock
     from iblpipe.connection import connect
+    from iblpipe.locks import server_lock
 
     prefix = settings.schema_prefix(getattr(args, "prefix", None))
     with (
