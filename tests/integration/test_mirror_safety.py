@@ -185,3 +185,21 @@ def test_future_dates_warn_with_the_field_named_and_are_mirrored(mirrored):
     ]
     assert dict(report.updated) == {"session": 1} and not report.bad
     assert "1 warnings (mirrored anyway)" in report.summary()
+
+
+def test_nightly_reports_bad_records_after_populating(mirrored, prefix, tmp_path, run_cli):
+    edited = copy.deepcopy(mirrored)
+    bad = _item(edited, "actions.session", 4)
+    bad["fields"]["start_time"] = "2024-03-32T10:00:00"
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(edited))
+    before = checksums(prefix)
+    done = run_cli(
+        "--prefix", prefix, "nightly", "--source", f"dump:{path}", "--skip-plot", "--tables", "behavior.LearningCurve",
+        env={"IBLPIPE_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert bad["pk"] in done.stdout and "day is out of range for month" in done.stdout
+    assert "populate done: 0 made, ok" in done.stderr  # the night went on
+    # only DataJoint's hidden tables moved: the jobs table (and its lineage) the populate created
+    assert {t for t in moved(before, checksums(prefix)) if not t.startswith("~")} == set()
