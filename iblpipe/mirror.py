@@ -223,18 +223,22 @@ def check_columns(snap: R.Snapshot) -> R.Snapshot:
     """A copy of ``snap`` without the records (and their dependents) whose values their columns cannot hold."""
     checker = mirror_checks.RowChecker()
     tables = _tables()
-
-    def check(kind: str, rec) -> str | None:
+    reasons = {}  # id(record) -> why its columns refuse it
+    for kind, recs in snap.records.items():
         table = tables[kind][0]
-        problems = checker.problems(table, _main_row(table, rec))
-        for name, rows in side_rows(kind, rec).items():
-            side = _side_table(kind, name)
-            for row in rows:
-                problems += [p for p in checker.problems(side, row) if p not in problems]
-        return "; ".join(problems) or None
-
+        cls, _ = R.KINDS[kind]
+        names = [f.name for f in dataclasses.fields(cls) if f.name in table.heading.names]
+        for rec in recs:
+            problems = checker.problems(table, {n: getattr(rec, n) for n in names})
+            for name, rows in side_rows(kind, rec).items():
+                for row in rows:
+                    problems += [p for p in checker.problems(_side_table(kind, name), row) if p not in problems]
+            if problems:
+                reasons[id(rec)] = "; ".join(problems)
     copy = dataclasses.replace(snap, records=dict(snap.records), bad=list(snap.bad))
-    return R.finalize(copy, check=check)
+    if not reasons:
+        return copy
+    return R.finalize(copy, check=lambda _kind, rec: reasons.get(id(rec)))  # skips their dependents too
 
 
 def _typed_key(kind: str, key: str):

@@ -35,31 +35,33 @@ def _column_check(attr) -> Callable[[object], str | None]:
     """A function returning why ``value`` does not fit column ``attr`` (a DataJoint heading attribute), or None."""
     sql = str(attr.type).lower()
     nullable = attr.nullable or attr.default is not None
+    char = _CHAR.fullmatch(sql)
+    max_chars = int(char.group(1)) if char else None
+    enum = _ENUM.fullmatch(str(attr.type))
+    options = [o.strip().strip("'") for o in enum.group(1).split(",")] if enum else None
+    lowered = {o.lower() for o in options} if options else None  # the server compares enum values ignoring case
+    base = sql.split("(")[0].split()[0] if sql else ""
+    int_range = INT_RANGES.get(base)
+    if int_range and "unsigned" in sql:
+        int_range = (0, 2 * int_range[1] + 1)
 
     def fits(value) -> str | None:
         if value is None:
             return None if nullable else "is empty and the column requires a value"
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"is {value}, not a number the column can hold" + ("" if nullable else " (and it requires one)")
-        char = _CHAR.fullmatch(sql)
-        if char and isinstance(value, str) and len(value) > int(char.group(1)):
-            return f"has {len(value)} characters, the column holds at most {char.group(1)}"
-        enum = _ENUM.fullmatch(str(attr.type))
-        if enum:  # the server compares enum values ignoring case
-            options = [o.strip().strip("'") for o in enum.group(1).split(",")]
-            if str(value).lower() not in {o.lower() for o in options}:
-                return f"is {value!r}, not one of {', '.join(options)}"
-        base = sql.split("(")[0].split()[0]
-        if base in INT_RANGES and isinstance(value, int | bool):
-            low, high = INT_RANGES[base]
-            if "unsigned" in sql:
-                low, high = 0, 2 * high + 1
-            if not low <= int(value) <= high:
-                return f"is {value}, outside the column range {low}..{high}"
-        if base == "float" and isinstance(value, float) and abs(value) > FLOAT32_MAX:
-            return f"is {value}, beyond the float32 range of the column"
-        if isinstance(value, dt.date) and not MIN_YEAR <= value.year <= MAX_YEAR:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return f"is {value}, not a number the column can hold" + ("" if nullable else " (and it requires one)")
+            if base == "float" and abs(value) > FLOAT32_MAX:
+                return f"is {value}, beyond the float32 range of the column"
+        elif isinstance(value, str):
+            if max_chars is not None and len(value) > max_chars:
+                return f"has {len(value)} characters, the column holds at most {max_chars}"
+        elif isinstance(value, int) and int_range and not int_range[0] <= int(value) <= int_range[1]:
+            return f"is {value}, outside the column range {int_range[0]}..{int_range[1]}"
+        elif isinstance(value, dt.date) and not MIN_YEAR <= value.year <= MAX_YEAR:
             return f"is {value}, outside the years {MIN_YEAR}..{MAX_YEAR} the column holds"
+        if lowered is not None and str(value).lower() not in lowered:
+            return f"is {value!r}, not one of {', '.join(options)}"
         return None
 
     return fits
@@ -69,16 +71,15 @@ class RowChecker:
     """Checks rows against tables' columns (the checks of each table are built once)."""
 
     def __init__(self) -> None:
-        self._checks: dict[str, list[tuple[str, Callable]]] = {}
+        self._checks: dict[type, list[tuple[str, Callable]]] = {}
 
     def problems(self, table, row: dict) -> list[str]:
-        """``field value problem`` for each value of ``row`` that ``table`` would refuse."""
-        name = table.full_table_name
-        if name not in self._checks:
-            heading = table.heading
-            self._checks[name] = [(a.name, _column_check(a)) for a in heading.attributes.values()]
+        """``field value problem`` for each value of ``row`` that ``table`` (a table class) would refuse."""
+        checks = self._checks.get(table)  # keyed by the class: its name is computed anew on each access
+        if checks is None:
+            checks = self._checks[table] = [(a.name, _column_check(a)) for a in table.heading.attributes.values()]
         out = []
-        for field, fits in self._checks[name]:
+        for field, fits in checks:
             if field in row:
                 problem = fits(row[field])
                 if problem:

@@ -348,12 +348,17 @@ def _drop_user(subject: Subject) -> Subject:
 
 def _dedupe(snap: Snapshot, kind: str, records: list) -> list:
     """Drop every record whose key repeats, reporting each: which one is right is not ours to guess."""
-    counts = Counter(record_key(r) for r in records)
-    for r in records:
-        key = record_key(r)
+    if not records:
+        return records
+    _, key_attr = KINDS[kind]
+    keys = [str(getattr(r, key_attr)) for r in records]
+    counts = Counter(keys)
+    if len(counts) == len(keys):
+        return records
+    for key in keys:
         if counts[key] > 1:
             snap.add_bad(kind, key, duplicate_reason(counts[key]))
-    return [r for r in records if counts[record_key(r)] == 1]
+    return [r for r, key in zip(records, keys, strict=True) if counts[key] == 1]
 
 
 def duplicate_reason(n: int) -> str:
