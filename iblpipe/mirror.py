@@ -153,7 +153,10 @@ def mirror(
     snap = check_columns(snap)
     conn = subject.Subject.connection
     with mirror_locks.one_ingest(conn, bookkeeping.MirroredRecord.database):
-        return mirror_locks.retrying(lambda: _mirror_once(snap, allow_mass_delete, max_delete_fraction, dry_run))
+        pipeline = bookkeeping.MirroredRecord.database.removesuffix("mirror")
+        return mirror_locks.retrying(
+            lambda: _mirror_once(snap, allow_mass_delete, max_delete_fraction, dry_run), pipeline_prefix=pipeline
+        )
 
 
 def _mirror_once(snap: R.Snapshot, allow_mass_delete: bool, max_delete_fraction: float, dry_run: bool) -> Report:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 
 import datajoint as dj
@@ -29,6 +30,7 @@ INGEST_LOCK_WAIT_S = 900  # (s) how long an ingest waits for another ingest of t
 MAX_ATTEMPTS = 4  # (count) tries of one run colliding with concurrent writers
 RETRY_WAIT_S = (1, 3, 10)  # (s) waits between those tries
 COLLISION_CODES = {1205: "lock wait timeout", 1213: "deadlock", 1451: "a new row references a deleted one"}
+_BLOCKED = re.compile(r"Delete blocked by table (`[^`]+`\.`[^`]+`)")
 COLLISION_TEXT = ("Delete blocked by", "Cannot delete or update a parent row", "Deadlock found", "Lock wait timeout")
 
 
@@ -61,14 +63,31 @@ def is_collision(exc: BaseException) -> bool:
     return False
 
 
-def retrying(func):
-    """``func()``, again after a collision with concurrent writers (its transaction was rolled back)."""
+def blocking_table(exc: BaseException) -> str | None:
+    """The table named by DataJoint's "Delete blocked by table `db`.`t`", or None."""
+    match = _BLOCKED.search(str(exc))
+    return match.group(1) if match else None
+
+
+def retrying(func, pipeline_prefix: str = ""):
+    """``func()``, again after a collision with concurrent writers (its transaction was rolled back).
+
+    A delete blocked by a table outside the pipeline (``pipeline_prefix``: an analyst's rows referencing
+    a record the source deleted) is not a collision: it is reported at once, naming that table.
+    """
     for attempt in range(MAX_ATTEMPTS):
         try:
             return func()
         except Exception as exc:
             if not is_collision(exc):
                 raise
+            child = blocking_table(exc)
+            if child and not child.strip("`").startswith(pipeline_prefix):
+                raise IngestCollision(
+                    f"ingest: records gone from the source cannot be deleted: rows of {child} (not a pipeline "
+                    "table: an analyst's?) reference them. Nothing was written; ask its owner to delete those rows, "
+                    "then run again"
+                ) from exc
             detail = " ".join(str(exc).split())[:300]
             if attempt == MAX_ATTEMPTS - 1:
                 raise IngestCollision(

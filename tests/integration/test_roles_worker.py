@@ -10,7 +10,7 @@ import pytest
 
 from iblpipe import roles
 from iblpipe.schemas import acquisition, behavior
-from tests.integration.test_roles import cli, login, refused, run
+from tests.integration.test_roles import cli, login, python, refused, run
 
 WORKER = f"wrk_{os.getpid()}_demo"
 OLD_WORKER = f"wrk_{os.getpid()}_old"
@@ -156,3 +156,54 @@ def test_populate_restriction_matching_nothing_says_so(ingested, worker_env, pre
     assert done.returncode == 2, done.stderr
     lines = error_lines(done)
     assert len(lines) == 1 and says in lines[0], done.stderr
+
+
+NOTE_SCRIPT = """
+import sys
+import uuid
+
+import datajoint as dj
+
+from iblpipe import schemas
+from iblpipe.schemas import acquisition
+
+prefix, sandbox, session = sys.argv[1:4]
+schemas.activate(prefix)
+own = dj.Schema(sandbox)
+
+
+@own
+class SessionNote(dj.Manual):
+    definition = '''
+    # an analyst's note on a pipeline session
+    -> acquisition.Session
+    ---
+    note : varchar(255)  # free text
+    '''
+
+
+SessionNote.insert1({"session_uuid": uuid.UUID(session), "note": "mine"})
+"""
+
+
+def test_a_session_pinned_by_an_analyst_row_stops_the_ingest_in_one_line(
+    ingested, analyst_env, worker_env, admin, prefix, demo_lab, repo_root
+):
+    items = json.loads((demo_lab / "alyx_dump.json").read_text())
+    session = next(it["pk"] for it in items if it["model"] == "actions.session")
+    sandbox = f"user_{ANALYST}_notes"
+    note = python(repo_root, "-c", NOTE_SCRIPT, prefix, sandbox, session, env=analyst_env)
+    assert note.returncode == 0, note.stderr
+    try:
+        gone = {session} | {it["pk"] for it in items if it["fields"].get("session") == session}
+        gone |= {it["pk"] for it in items if it["fields"].get("probe_insertion") in gone}
+        path = demo_lab.parent / f"{prefix}pinned.json"
+        path.write_text(json.dumps([it for it in items if it["pk"] not in gone]))
+        done = cli(repo_root, "--prefix", prefix, "ingest", "--source", f"dump:{path}", env=worker_env)
+        assert done.returncode == 2, done.stderr
+        lines = error_lines(done)
+        assert len(lines) == 1 and f"rows of `{sandbox}`.`session_note` (not a pipeline table" in lines[0], done.stderr
+        assert "collided with another writer" not in done.stderr  # not retried: waiting would not help
+        assert len(acquisition.Session & {"session_uuid": uuid.UUID(session)}) == 1
+    finally:
+        run(admin, f"DROP DATABASE IF EXISTS `{sandbox}`")
