@@ -96,6 +96,7 @@ def check_restriction(restrict: dict[str, str]) -> None:
     """
     if not restrict:
         return
+    from iblpipe.populate import sessions_matching
     from iblpipe.schemas import acquisition, reference, subject
 
     where = {
@@ -110,14 +111,7 @@ def check_restriction(restrict: dict[str, str]) -> None:
                 f"--restrict {name}={value}: no {name} {value!r} in the mirror; check the spelling "
                 "(or run `iblpipe ingest` first). Nothing was populated"
             )
-    sessions = acquisition.Session.proj("subject_uuid", "session_lab")
-    if "session" in restrict:
-        sessions &= {"session_uuid": restrict["session"]}
-    if "lab" in restrict:
-        sessions &= {"session_lab": restrict["lab"]}
-    if "subject" in restrict:
-        sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
-    if not len(sessions):
+    if not len(sessions_matching(restrict)):
         text = ",".join(f"{k}={v}" for k, v in restrict.items())
         logger.warning("--restrict %s selects no session yet: nothing to populate", text)
 

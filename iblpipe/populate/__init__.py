@@ -157,15 +157,9 @@ def parse_restriction(text: str | None) -> dict[str, str]:
     return out
 
 
-def restriction_for(table, restrict: dict[str, str]):
-    """The restriction of ``table``'s key source matching ``restrict`` (None = everything).
-
-    Each table's key source holds a session, a probe insertion or a subject; the
-    user's subject/lab/session condition is turned into the matching set of those.
-    """
-    if not restrict:
-        return None
-    from iblpipe.schemas import acquisition, ephys, subject
+def sessions_matching(restrict: dict[str, str]):
+    """The sessions (``session_uuid, subject_uuid, session_lab``) selected by ``parse_restriction`` output."""
+    from iblpipe.schemas import acquisition, subject
 
     sessions = acquisition.Session.proj("subject_uuid", "session_lab")
     if "session" in restrict:
@@ -174,6 +168,20 @@ def restriction_for(table, restrict: dict[str, str]):
         sessions &= {"session_lab": restrict["lab"]}
     if "subject" in restrict:
         sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
+    return sessions
+
+
+def restriction_for(table, restrict: dict[str, str]):
+    """The restriction of ``table``'s key source matching ``restrict`` (None = everything).
+
+    Each table's key source holds a session, a probe insertion or a subject; the
+    user's subject/lab/session condition is turned into the matching set of those.
+    """
+    if not restrict:
+        return None
+    from iblpipe.schemas import ephys, subject
+
+    sessions = sessions_matching(restrict)
     heading = table.key_source.heading.names
     if "session_uuid" in heading:
         return sessions.proj()

@@ -14,20 +14,10 @@ import pytest
 from iblpipe import mirror as M
 from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.sources import ids
-from iblpipe.sources.alyx_dump import from_dumpdata
+from iblpipe.sources.alyx_dump import MODEL_KINDS, from_dumpdata
 from tests.alyx_fixtures import small_dump
 from tests.integration.mirror_helpers import reset
 
-MODELS = {
-    "lab": "misc.lab",
-    "subject": "subjects.subject",
-    "session": "actions.session",
-    "weighing": "actions.weighing",
-    "water_administration": "actions.wateradministration",
-    "water_restriction": "actions.waterrestriction",
-    "insertion": "experiments.probeinsertion",
-    "trajectory": "experiments.trajectoryestimate",
-}
 TABLES = {
     "lab": reference.Lab,
     "subject": subject.Subject,
@@ -38,6 +28,7 @@ TABLES = {
     "insertion": ephys.ProbeInsertion,
     "trajectory": ephys.ProbeTrajectory,
 }
+MODELS = {kind: MODEL_KINDS[kind] for kind in TABLES}
 
 
 def counts_by_model(items):
