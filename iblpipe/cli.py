@@ -106,11 +106,19 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         return int(args.func(args) or 0)
     except IblpipeError as exc:
-        logger.error("%s", exc)
+        logger.error("%s", exc, exc_info=args.verbose > 0)
         return EXIT_USAGE
     except KeyboardInterrupt:
         logger.error("interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        from iblpipe.failures import explain
+
+        line = explain(exc, f"iblpipe {args.command}")
+        if line is None:
+            raise  # a bug: keep the traceback
+        logger.error("%s", line, exc_info=args.verbose > 0)
+        return EXIT_USAGE
 
 
 def _one_line(exc: Exception) -> str:

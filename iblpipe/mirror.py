@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 import datajoint as dj
 
+from iblpipe import mirror_checks, mirror_guard, mirror_locks
 from iblpipe.errors import IblpipeError
+from iblpipe.mirror_report import Report
 from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.schemas import mirror as bookkeeping
 from iblpipe.sources import records as R
@@ -80,53 +81,15 @@ class Plan:
     deletes: dict[str, list] = field(default_factory=dict)
     existing: dict[str, int] = field(default_factory=dict)
     unchanged: int = 0
-
-
-@dataclass
-class Report:
-    """What a run did."""
-
-    source: str
-    inserted: Counter = field(default_factory=Counter)
-    updated: Counter = field(default_factory=Counter)
-    deleted: Counter = field(default_factory=Counter)
-    invalidated: Counter = field(default_factory=Counter)  # table name -> computed rows deleted
-    unchanged: int = 0
-    bad: list = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def changed(self) -> bool:
-        return bool(sum(self.inserted.values()) + sum(self.updated.values()) + sum(self.deleted.values()))
-
-    def summary(self) -> str:
-        """A few lines for the terminal."""
-        if not self.changed:
-            head = f"mirror up to date with {self.source}: nothing changed ({self.unchanged} records unchanged)"
-        else:
-            head = (
-                f"{'would change' if self.dry_run else 'mirrored'} {self.source}: "
-                f"{sum(self.inserted.values())} inserted, {sum(self.updated.values())} updated, "
-                f"{sum(self.deleted.values())} deleted, {self.unchanged} unchanged"
-            )
-        lines = [head]
-        for label, counts in (("inserted", self.inserted), ("updated", self.updated), ("deleted", self.deleted)):
-            if counts:
-                lines.append(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        if self.invalidated:
-            lines.append(
-                "  invalidated computed rows: " + ", ".join(f"{k} {v}" for k, v in sorted(self.invalidated.items()))
-            )
-        if self.bad:
-            lines.append(f"  skipped {len(self.bad)} bad records:")
-            lines += [f"    {b.kind} {b.record_id}: {b.reason}" for b in self.bad]
-        return "\n".join(lines)
+    kept: dict[str, set] = field(default_factory=dict)  # mirrored keys of records bad in the source: untouched
+    held: list = field(default_factory=list)  # mirror_guard.Held: deletions that would reach a kept row
 
 
 def plan(snap: R.Snapshot) -> Plan:
     """Compare the snapshot with the mirror: inserts, updates (hash changed) and deletions per kind."""
     tables = _tables()
     stored = _stored_hashes()
+    bad = mirror_guard.bad_ids(snap)
     out = Plan()
     for kind, (_cls, key_attr) in R.KINDS.items():
         if kind not in snap.provides:
@@ -135,10 +98,13 @@ def plan(snap: R.Snapshot) -> Plan:
         existing = {str(k) for k in table().to_arrays(key_attr)} if len(table()) else set()
         hashes = stored.get(kind, {})
         out.existing[kind] = len(existing)
+        out.kept[kind] = mirror_guard.protected(kind, table, bad.get(kind, set()))
         ins, upd = [], []
-        seen = set()
+        seen = set(out.kept[kind])
         for rec in snap.records.get(kind, []):
             key = R.record_key(rec)
+            if key in seen:
+                continue  # another copy of it is bad: neither is written
             seen.add(key)
             if key not in existing:
                 ins.append(rec)
@@ -148,6 +114,7 @@ def plan(snap: R.Snapshot) -> Plan:
                 out.unchanged += 1
         out.inserts[kind], out.updates[kind] = ins, upd
         out.deletes[kind] = sorted(existing - seen)
+    out.held = mirror_guard.hold_deletes(out.deletes, out.kept, {k: tables[k][0] for k in out.deletes})
     return out
 
 
@@ -176,9 +143,36 @@ def mirror(
     max_delete_fraction: float = MAX_DELETE_FRACTION,
     dry_run: bool = False,
 ) -> Report:
-    """Write ``snap`` into the bound schemas; return what changed. All or nothing (one transaction)."""
+    """Write ``snap`` into the bound schemas; return what changed. All or nothing (one transaction).
+
+    Records the source holds but that cannot be written (``snap.bad``, and values their columns
+    cannot hold, checked here first) are skipped with their dependents and reported; their mirrored
+    rows are kept unchanged, and nothing they depend on is deleted (``mirror_guard``). One ingest
+    runs at a time per database; collisions with workers are retried (``mirror_locks``).
+    """
+    snap = check_columns(snap)
+    conn = subject.Subject.connection
+    with mirror_locks.one_ingest(conn, bookkeeping.MirroredRecord.database):
+        pipeline = bookkeeping.MirroredRecord.database.removesuffix("mirror")
+        return mirror_locks.retrying(
+            lambda: _mirror_once(snap, allow_mass_delete, max_delete_fraction, dry_run), pipeline_prefix=pipeline
+        )
+
+
+def _mirror_once(snap: R.Snapshot, allow_mass_delete: bool, max_delete_fraction: float, dry_run: bool) -> Report:
+    """Plan against the mirror as it is now, then write in one transaction."""
     p = plan(snap)
-    report = Report(source=snap.source, unchanged=p.unchanged, bad=list(snap.bad), dry_run=dry_run)
+    report = Report(
+        source=snap.source,
+        unchanged=p.unchanged,
+        bad=list(snap.bad),
+        held=p.held,
+        kept=sum(len(k) for k in p.kept.values()),
+        dry_run=dry_run,
+    )
+    for kind, rec, message in mirror_checks.future_dates(snap.records):
+        report.warnings.append(R.BadRecord(kind, R.record_key(rec), message))
+        logger.warning("%s %s: %s", kind, R.record_key(rec), message)
     for kind in R.KINDS:
         report.inserted[kind] = len(p.inserts.get(kind, ()))
         report.updated[kind] = len(p.updates.get(kind, ()))
@@ -193,6 +187,10 @@ def mirror(
     conn = subject.Subject.connection
     source_label = snap.source.split(":", 1)[0][:16]
     with conn.transaction:
+        for kind in R.KINDS:  # parents first: what a worker could insert below waits for our commit
+            table = _tables()[kind][0]
+            for batch in _batches([*p.deletes.get(kind, ()), *(R.record_key(r) for r in p.updates.get(kind, ()))]):
+                mirror_locks.lock_rows(table & [_typed_key(kind, k) for k in batch])
         _ensure_water_types(p)
         for kind in reversed(R.KINDS):
             if p.deletes.get(kind):
@@ -205,7 +203,7 @@ def mirror(
         _record_hashes(p, source_label)
         bookkeeping.IngestRun.insert1(
             dict(
-                run_time=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
+                run_time=_now_ms(),
                 source=snap.source[:1024],
                 n_inserted=sum(report.inserted.values()),
                 n_updated=sum(report.updated.values()),
@@ -218,9 +216,36 @@ def mirror(
     return report
 
 
+def _now_ms() -> dt.datetime:
+    """UTC now to the millisecond (``IngestRun.run_time`` is ``datetime(3)``: two runs in one second both count)."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def check_columns(snap: R.Snapshot) -> R.Snapshot:
+    """A copy of ``snap`` without the records (and their dependents) whose values their columns cannot hold."""
+    checker = mirror_checks.RowChecker()
+    tables = _tables()
+    reasons = {}  # id(record) -> why its columns refuse it
+    for kind, recs in snap.records.items():
+        table = tables[kind][0]
+        cls, _ = R.KINDS[kind]
+        names = [f.name for f in dataclasses.fields(cls) if f.name in table.heading.names]
+        for rec in recs:
+            problems = checker.problems(table, {n: getattr(rec, n) for n in names})
+            for name, rows in side_rows(kind, rec).items():
+                for row in rows:
+                    problems += [p for p in checker.problems(_side_table(kind, name), row) if p not in problems]
+            if problems:
+                reasons[id(rec)] = "; ".join(problems)
+    copy = dataclasses.replace(snap, records=dict(snap.records), bad=list(snap.bad))
+    if not reasons:
+        return copy
+    return R.finalize(copy, check=lambda _kind, rec: reasons.get(id(rec)))  # skips their dependents too
+
+
 def _typed_key(kind: str, key: str):
-    _, key_attr = R.KINDS[kind]
-    return {key_attr: uuid.UUID(key) if key_attr.endswith("_uuid") else key}
+    return mirror_guard.typed_key(kind, key)
 
 
 def _batches(items: list, size: int = BATCH_ROWS):

@@ -6,22 +6,25 @@ analyst
     schemas ``user_<name>_%`` (all privileges there, DROP included).
 worker
     writes the pipeline schemas (``<prefix>%``): SELECT, INSERT, UPDATE, DELETE,
-    CREATE, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES.
-    DataJoint 2.x keeps its hidden tables inside each schema database (``~lineage``
-    written when a table is declared, ``~~<table>`` jobs tables created lazily by
-    ``populate(reserve_jobs=True)``), so these grants cover them; there is no
-    server-wide ``~log`` table any more. No DROP: DataJoint drops tables or schemas
-    only when asked to (``Table.drop``, ``Schema.drop``, ``T.jobs.drop()``), which
-    neither populate, ingest nor the nightly job does, and TRUNCATE is never used.
-    Dropping the pipeline is an administrator's job (``schemas.drop``), and a
-    worker that cannot drop cannot lose days of results by mistake.
+    CREATE, REFERENCES. That is exactly what populate, ingest and the nightly job
+    use (tests/integration/test_roles_worker.py runs them as a worker): rows are
+    inserted, updated in place and deleted; DataJoint 2.x creates each table's
+    ``~~<table>`` jobs table lazily in its schema database on the first
+    ``populate(reserve_jobs=True)`` (CREATE); REFERENCES lets a worker declare a
+    table with foreign keys. No DROP (hence no TRUNCATE, which needs DROP), no
+    ALTER and no INDEX: a worker cannot drop a table, a column or a foreign key,
+    so it cannot break the schema every other user reads (``iblpipe status``
+    fails for everyone once a foreign key is dropped). Declaring and changing the
+    pipeline's tables (``BrainRegion`` needs ALTER for its binary collation) and
+    dropping them is an administrator's job (``schemas.activate``/``schemas.drop``).
 
 Neither role can touch the other's schemas. Grants use database-name patterns
 (``GRANT ... ON `iblpipe\\_%`.*``) with ``_`` escaped, which MariaDB 10.11 and
 MySQL 8 both honour (MySQL only while ``partial_revokes`` is OFF, its default;
 this module checks). Passwords are passed as query arguments, never logged.
-Granting only ever adds privileges: an existing account is refused unless its
-password is reset on purpose, and nothing is revoked.
+An existing account is refused unless its password is reset on purpose; then
+the role's grants are re-applied and, for a worker, the privileges older
+versions granted beyond them (``WORKER_REVOKED``) are revoked.
 """
 
 from __future__ import annotations
@@ -48,11 +51,9 @@ WORKER_PRIVILEGES = (
     "DELETE",
     "CREATE",
     "REFERENCES",
-    "INDEX",
-    "ALTER",
-    "CREATE TEMPORARY TABLES",
-    "LOCK TABLES",
 )
+# Privileges a worker never needs and older versions granted: revoked when its grants are re-applied.
+WORKER_REVOKED = ("ALTER", "INDEX", "DROP", "CREATE TEMPORARY TABLES", "LOCK TABLES")
 # Analyst names have no '_': `user_ann_` would otherwise be a prefix of `user_ann_b_`
 # and Ann could write into the schemas of user ann_b. 32 is MySQL 8's limit on user names.
 USER_PATTERNS = {ANALYST: re.compile(r"[a-z][a-z0-9]{0,31}"), WORKER: re.compile(r"[a-z][a-z0-9_]{0,31}")}
@@ -197,6 +198,9 @@ def grant_role(
         try:
             for privileges, pattern in grants:
                 _execute(conn, f"GRANT {privileges} ON `{_percent(pattern)}`.* TO %s@%s", (user, host))
+            if role == WORKER and not created:
+                pattern = _percent(grants[0][1])
+                _execute(conn, f"REVOKE {', '.join(WORKER_REVOKED)} ON `{pattern}`.* FROM %s@%s", (user, host))
         except pymysql.err.MySQLError:
             if created:  # no half-made account whose password nobody has seen
                 _drop_quietly(conn, user, host)

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+from iblpipe.errors import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+ACTIVATE_LOCK_WAIT_S = 300  # (s) how long a command waits while another one declares the schemas
 
 
 def activate(args: argparse.Namespace) -> dict[str, str]:
     """Connect and bind the schemas under the prefix chosen by ``--prefix`` or the environment."""
-    from iblpipe import schemas
+    return activate_prefix(getattr(args, "prefix", None))
 
-    return schemas.activate(getattr(args, "prefix", None))
+
+def activate_prefix(prefix: str | None) -> dict[str, str]:
+    """Bind the schemas under ``prefix``, one process at a time per database.
+
+    Commands started together on several hosts (two nightlies, workers after a reboot) would
+    otherwise race to declare the same schemas and tables (errors 1007, duplicate entries).
+    """
+    from iblpipe import schemas, settings
+    from iblpipe.connection import connect
+    from iblpipe.locks import server_lock
+
+    conn = connect()
+    with server_lock(conn, f"activate:{settings.schema_prefix(prefix)}", ACTIVATE_LOCK_WAIT_S) as mine:
+        if not mine:
+            raise DatabaseUnavailable(
+                f"another iblpipe process has been declaring the schemas {settings.schema_prefix(prefix)}* for "
+                f"{ACTIVATE_LOCK_WAIT_S} s; try again later or look for a stuck process (iblpipe status)"
+            )
+        return schemas.activate(prefix, connection=conn)
 
 
 def activate_worker(args: argparse.Namespace) -> dict[str, str]:
@@ -17,7 +42,6 @@ def activate_worker(args: argparse.Namespace) -> dict[str, str]:
 
     Retried like a transient failure of a make, for ``--retry-budget`` seconds; then one line, exit 2.
     """
-    from iblpipe.errors import DatabaseUnavailable
     from iblpipe.populate import TransientFailure, retry_transient
 
     try:

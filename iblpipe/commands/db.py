@@ -41,9 +41,9 @@ def register(sub) -> None:
         description=(
             "Create a database account for one role and print its generated password once. "
             "An analyst reads every pipeline schema (<prefix>%) and owns the schemas user_<name>_%; "
-            "a worker writes the pipeline schemas but cannot drop them nor touch user_ schemas. "
+            "a worker writes the pipeline schemas but cannot alter, drop or truncate their tables nor touch user_ schemas. "
             "Run it as an administrator (e.g. DJ_USER=root). An existing account is refused "
-            "unless --reset-password; grants are only ever added, never revoked."
+            "unless --reset-password, which re-applies the role (and revokes what older versions gave workers beyond it)."
         ),
     )
     who = grant.add_argument_group("role (exactly one)")

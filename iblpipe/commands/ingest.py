@@ -11,6 +11,8 @@ from iblpipe.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 SOURCE_KINDS = ("dump", "alyx", "one-cache")
+DEFAULT_MAX_DELETE_PERCENT = 20.0  # (percent of a table's rows) more deletions are refused without --allow-mass-delete
+EXIT_PROBLEMS = 1  # some records were skipped or deletions held; everything else was mirrored
 
 
 def register(sub) -> None:
@@ -37,7 +39,7 @@ def register(sub) -> None:
     p.add_argument(
         "--max-delete-percent",
         type=float,
-        default=20.0,
+        default=DEFAULT_MAX_DELETE_PERCENT,
         help="(percent of a table's rows) deletions above this are refused without --allow-mass-delete",
     )
     p.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
@@ -63,23 +65,53 @@ def read_source(spec: str, *, alyx_user: str | None = None):
     return read_one_cache(where)
 
 
-def run(args: argparse.Namespace) -> int:
-    from iblpipe.commands._common import activate
+def ingest(
+    source: str,
+    *,
+    prefix: str | None = None,
+    alyx_user: str | None = None,
+    allow_mass_delete: bool = False,
+    max_delete_percent: float = DEFAULT_MAX_DELETE_PERCENT,
+    dry_run: bool = False,
+):
+    """Read ``source``, bind the schemas under ``prefix`` and mirror it; the ``mirror.Report``."""
+    from iblpipe.commands._common import activate_prefix
 
-    if not 0 <= args.max_delete_percent <= 100:
-        raise ConfigError(f"--max-delete-percent {args.max_delete_percent}: must be between 0 and 100")
+    if not 0 <= max_delete_percent <= 100:
+        raise ConfigError(f"--max-delete-percent {max_delete_percent}: must be between 0 and 100")
     start = time.monotonic()
-    snap = read_source(args.source, alyx_user=args.alyx_user)
+    snap = read_source(source, alyx_user=alyx_user)
     read_s = time.monotonic() - start
-    activate(args)
+    activate_prefix(prefix)
     from iblpipe.mirror import mirror
 
     report = mirror(
-        snap,
+        snap, allow_mass_delete=allow_mass_delete, max_delete_fraction=max_delete_percent / 100, dry_run=dry_run
+    )
+    logger.info("read the source in %.1f s, mirrored in %.1f s", read_s, time.monotonic() - start - read_s)
+    return report
+
+
+def exit_code(report) -> int:
+    """0, or 1 when the source holds records that were not mirrored or deletions were held (they need a look)."""
+    if report.problems:
+        logger.error(
+            "%d bad records skipped, %d deletions held: their mirrored rows are unchanged; fix them in the source",
+            len(report.bad),
+            len(report.held),
+        )
+        return EXIT_PROBLEMS
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    report = ingest(
+        args.source,
+        prefix=getattr(args, "prefix", None),
+        alyx_user=args.alyx_user,
         allow_mass_delete=args.allow_mass_delete,
-        max_delete_fraction=args.max_delete_percent / 100,
+        max_delete_percent=args.max_delete_percent,
         dry_run=args.dry_run,
     )
     print(report.summary())
-    logger.info("read the source in %.1f s, mirrored in %.1f s", read_s, time.monotonic() - start - read_s)
-    return 0
+    return exit_code(report)

@@ -83,20 +83,30 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "no source to ingest: pass --source dump:FILE|alyx:URL|one-cache:DIR, set $IBLPIPE_SOURCE, or --skip-ingest"
         )
-    with single_instance(settings.home() / "nightly.lock") as mine:
+    from iblpipe.connection import connect
+    from iblpipe.locks import server_lock
+
+    prefix = settings.schema_prefix(getattr(args, "prefix", None))
+    with (
+        single_instance(settings.home() / "nightly.lock") as mine,
+        server_lock(connect(), f"nightly:{prefix}", 0) if mine else contextlib.nullcontext(False) as ours,
+    ):
         if not mine:
             logger.warning("another `iblpipe nightly` holds %s; not starting a second one", settings.home())
             return 0
+        if not ours:
+            logger.warning(
+                "another `iblpipe nightly` runs against %s* (another host?); not starting a second one", prefix
+            )
+            return 0
         start = time.monotonic()
+        ingest_rc = 0
         if not args.skip_ingest:
             logger.info("nightly: ingest %s", source)
-            ingest_args = argparse.Namespace(
-                **vars(args), allow_mass_delete=False, max_delete_percent=20.0, dry_run=False
-            )
-            ingest_args.source = source
-            rc = ingest.run(ingest_args)
-            if rc:
-                return rc
+            report = ingest.ingest(source, prefix=getattr(args, "prefix", None), alyx_user=args.alyx_user)
+            print(report.summary())
+            # bad records are reported (exit 1 at the end) but do not stop the night: the rest was mirrored
+            ingest_rc = ingest.exit_code(report)
         activate_worker(args)
         logger.info("nightly: populate")
         worker = make_worker(args, progress=False)  # also checks the options before any work
@@ -109,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             rc, stopped = report_exit(worker.run()), worker.stop_requested
         if stopped:
-            return rc
+            return max(rc, ingest_rc)
         if not args.skip_plot:
             logger.info("nightly: figures")
             rc = max(rc, plot.run(argparse.Namespace(**vars(args), subject=None, force=False)))
@@ -120,5 +130,6 @@ def run(args: argparse.Namespace) -> int:
             logger.info("nightly: export to %s", export_root)
             done = export.export(export_root)
             logger.info("nightly: exported %d mice, %d unchanged", len(done.written), len(done.unchanged))
+        rc = max(rc, ingest_rc)
         logger.info("nightly done in %.0f s (exit %d)", time.monotonic() - start, rc)
         return rc

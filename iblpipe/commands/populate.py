@@ -80,6 +80,7 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
     restrict = parse_restriction(args.restrict)
     if args.retry_budget < 0:
         raise ConfigError(f"--retry-budget {args.retry_budget}: must be >= 0 (seconds)")
+    check_restriction(restrict)
     args.stale_timeout = stale_timeout(args.stale_timeout)
     tables = select_tables(args.tables)
     require_data_root(tables)
@@ -99,6 +100,33 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
         progress=bar,
         log_keys=args.log_keys,
     )
+
+
+def check_restriction(restrict: dict[str, str]) -> None:
+    """Refuse a ``--restrict`` naming a subject, lab or session the mirror lacks: a typo in cron would do nothing.
+
+    Names that exist but select no session yet (a new mouse) are only logged: that is a normal state.
+    """
+    if not restrict:
+        return
+    from iblpipe.populate import sessions_matching
+    from iblpipe.schemas import acquisition, reference, subject
+
+    where = {
+        "subject": (subject.Subject, "subject_nickname"),
+        "lab": (reference.Lab, "lab_name"),
+        "session": (acquisition.Session, "session_uuid"),
+    }
+    for name, value in restrict.items():
+        table, attribute = where[name]
+        if not len(table & {attribute: value}):
+            raise ConfigError(
+                f"--restrict {name}={value}: no {name} {value!r} in the mirror; check the spelling "
+                "(or run `iblpipe ingest` first). Nothing was populated"
+            )
+    if not len(sessions_matching(restrict)):
+        text = ",".join(f"{k}={v}" for k, v in restrict.items())
+        logger.warning("--restrict %s selects no session yet: nothing to populate", text)
 
 
 def stale_timeout(option: float | None) -> float:

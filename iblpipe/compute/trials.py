@@ -57,6 +57,24 @@ def _fail(where: str, field: str, problem: str) -> DataError:
     return DataError(f"{where}: trials.{field} {problem}")
 
 
+def _numeric(where: str, name: str, values) -> np.ndarray:
+    """``values`` as floats, or a DataError naming the field and its first non-numeric value."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        flat = np.asarray(values, dtype=object).ravel()
+        odd = next((v for v in flat if not _is_number(v)), None)
+        raise _fail(where, name, f"holds non-numeric values (e.g. {odd!r}); expected numbers") from None
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def validate_trials(trials: Mapping[str, np.ndarray], *, where: str) -> int:
     """Check one session's ALF trials object and return its number of trials.
 
@@ -75,7 +93,8 @@ def validate_trials(trials: Mapping[str, np.ndarray], *, where: str) -> int:
     Raises
     ------
     DataError
-        Naming ``where`` and the field: a required field missing, lengths that differ,
+        Naming ``where`` and the field: a required field missing or not numeric, lengths that differ,
+        negative times,
         no trials, an all-NaN or out-of-code ``choice``, unsorted trial start times or
         unsorted ``stimOn_times``.
     """
@@ -84,14 +103,14 @@ def validate_trials(trials: Mapping[str, np.ndarray], *, where: str) -> int:
     missing = [name for name in REQUIRED_FIELDS if name not in trials or trials[name] is None]
     if missing:
         raise _fail(where, missing[0], f"is missing (required: {', '.join(missing)})")
-    intervals = np.asarray(trials[INTERVALS], dtype=float)
+    intervals = _numeric(where, INTERVALS, trials[INTERVALS])
     if intervals.ndim != 2 or intervals.shape[1] != 2:
         raise _fail(where, INTERVALS, f"must be n x 2, got shape {intervals.shape}")
     n = intervals.shape[0]
     lengths = {INTERVALS: n}
     for name in (*TRIAL_COLUMNS, *OPTIONAL_FIELDS):
         if name in trials and trials[name] is not None:
-            values = np.asarray(trials[name])
+            values = _numeric(where, name, trials[name])
             if values.ndim != 1:
                 raise _fail(where, name, f"must be 1-D, got shape {values.shape}")
             lengths[name] = values.shape[0]
@@ -108,6 +127,14 @@ def validate_trials(trials: Mapping[str, np.ndarray], *, where: str) -> int:
     if not np.all(np.isin(finite, CHOICE_VALUES)):
         odd = np.setdiff1d(finite, CHOICE_VALUES)[:5]
         raise _fail(where, "choice", f"has values outside {CHOICE_VALUES}: {odd.tolist()}")
+    for name in (INTERVALS, *(f for f in (*TRIAL_COLUMNS, *OPTIONAL_FIELDS) if f.endswith("_times"))):
+        if name in trials and trials[name] is not None:
+            values = np.asarray(trials[name], dtype=float)
+            negative = np.flatnonzero(np.any(values.reshape(n, -1) < 0, axis=1))
+            if len(negative):
+                trial = int(negative[0])
+                first = float(np.min(values.reshape(n, -1)[trial]))
+                raise _fail(where, name, f"has negative times ({len(negative)} trials, first trial {trial}: {first} s)")
     starts = intervals[:, 0]
     if np.any(np.isnan(starts)):
         raise _fail(where, INTERVALS, "has NaN trial start times")

@@ -24,10 +24,12 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from iblpipe.errors import ConfigError
+from iblpipe.populate import vanished
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +146,30 @@ def parse_restriction(text: str | None) -> dict[str, str]:
             raise ConfigError(
                 f"--restrict {text!r}: expected NAME=VALUE[,NAME=VALUE] with NAME one of {', '.join(RESTRICT_KEYS)}"
             )
+        if name == "session":
+            try:
+                value = str(uuid.UUID(value))
+            except ValueError:
+                raise ConfigError(
+                    f"--restrict session={value!r}: not a session uuid (ONE eid), e.g. "
+                    "session=3b4e0e45-6fae-4f6c-a4c9-2b1cfa9a4b0d"
+                ) from None
         out[name] = value
     return out
+
+
+def sessions_matching(restrict: dict[str, str]):
+    """The sessions (``session_uuid, subject_uuid, session_lab``) selected by ``parse_restriction`` output."""
+    from iblpipe.schemas import acquisition, subject
+
+    sessions = acquisition.Session.proj("subject_uuid", "session_lab")
+    if "session" in restrict:
+        sessions &= {"session_uuid": restrict["session"]}
+    if "lab" in restrict:
+        sessions &= {"session_lab": restrict["lab"]}
+    if "subject" in restrict:
+        sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
+    return sessions
 
 
 def restriction_for(table, restrict: dict[str, str]):
@@ -156,15 +180,9 @@ def restriction_for(table, restrict: dict[str, str]):
     """
     if not restrict:
         return None
-    from iblpipe.schemas import acquisition, ephys, subject
+    from iblpipe.schemas import ephys, subject
 
-    sessions = acquisition.Session.proj("subject_uuid", "session_lab")
-    if "session" in restrict:
-        sessions &= {"session_uuid": restrict["session"]}
-    if "lab" in restrict:
-        sessions &= {"session_lab": restrict["lab"]}
-    if "subject" in restrict:
-        sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
+    sessions = sessions_matching(restrict)
     heading = table.key_source.heading.names
     if "session_uuid" in heading:
         return sessions.proj()
@@ -378,10 +396,16 @@ class Worker:
                 error = status[1]
                 if is_transient(error):
                     raise error  # retried by _retrying
+                if vanished.inputs_vanished(error):  # an ingest changed its inputs mid-make: not a data error
+                    return False, vanished.REQUEUED if vanished.requeue_or_drop(table, key, label) else None
                 return False, _message(error)
             return status is True, None
 
-        return self._retrying(label, f"key {_short(key)}", result, attempt)
+        for _ in range(vanished.MAX_REQUEUES):
+            made, error = self._retrying(label, f"key {_short(key)}", result, attempt)
+            if error != vanished.REQUEUED:
+                return made, error
+        return False, None  # still pending: the next pass makes it
 
     def _retrying(self, label: str, what: str, result: TableResult, func: Callable):
         """Call ``func(retry)``, retrying transient failures with backoff for up to ``transient_budget`` seconds."""

@@ -15,6 +15,21 @@ logger = logging.getLogger(__name__)
 
 # Every kind a dump holds, so records gone from it are deleted from the mirror.
 DUMP_KINDS = frozenset(R.KINDS)
+# Kind -> the Django model of its records.
+MODEL_KINDS = {
+    "lab": "misc.lab",
+    "user": "misc.labmember",
+    "project": "subjects.project",
+    "subject": "subjects.subject",
+    "session": "actions.session",
+    "weighing": "actions.weighing",
+    "water_administration": "actions.wateradministration",
+    "water_restriction": "actions.waterrestriction",
+    "insertion": "experiments.probeinsertion",
+    "trajectory": "experiments.trajectoryestimate",
+}
+# Kinds keyed by a name, not the Alyx pk: the field holding it.
+NAME_FIELDS = {"lab": "name", "user": "username", "project": "name"}
 
 
 def read_dump(path: str | os.PathLike) -> R.Snapshot:
@@ -33,9 +48,20 @@ def read_dump(path: str | os.PathLike) -> R.Snapshot:
 def from_dumpdata(items: list[dict], source: str = "dump") -> R.Snapshot:
     """Records from a list of dumpdata items (models this mirror does not know are ignored)."""
     models = defaultdict(dict)
+    repeated = defaultdict(int)  # (model, pk) -> how many items share it
     for item in items:
-        models[item.get("model", "")][str(item.get("pk"))] = item.get("fields", {})
+        model, pk = item.get("model", ""), str(item.get("pk"))
+        if pk in models[model]:
+            repeated[(model, pk)] += 1
+        else:
+            models[model][pk] = item.get("fields", {})
+            repeated[(model, pk)] = 1
     snap = R.Snapshot(source=source, provides=DUMP_KINDS)
+    kinds = {model: kind for kind, model in MODEL_KINDS.items()}
+    for (model, pk), n in repeated.items():
+        if n > 1 and model in kinds:  # which copy is right is not ours to guess: all are reported, none is used
+            for _ in range(n):
+                snap.add_bad(kinds[model], _record_id(kinds[model], pk, models[model][pk]), R.duplicate_reason(n))
 
     def name(model: str, value, attr: str = "name"):
         """A foreign key given as a pk of ``model`` becomes that row's name; a plain name stays."""
@@ -52,10 +78,12 @@ def from_dumpdata(items: list[dict], source: str = "dump") -> R.Snapshot:
     out = defaultdict(list)
 
     def add(kind, pk, f, build):
+        if repeated[(MODEL_KINDS[kind], pk)] > 1:
+            return
         try:
             out[kind].append(build(pk, f))
         except (KeyError, ValueError, TypeError) as err:
-            snap.add_bad(kind, pk, f"unreadable record: {type(err).__name__} {err}")
+            snap.add_bad(kind, _record_id(kind, pk, f), f"unreadable record: {type(err).__name__} {err}")
 
     for pk, f in models["misc.lab"].items():
         add(
@@ -211,6 +239,12 @@ def trajectory(pk, insertion, f: dict) -> R.ProbeTrajectory:
         **{k: float(f[k]) for k in ("x", "y", "z", "depth", "theta", "phi")},
         roll=float(f.get("roll") or 0.0),
     )
+
+
+def _record_id(kind: str, pk: str, fields: dict) -> str:
+    """The id a bad record is reported and kept under: its name for labs, users, projects (the mirror's key)."""
+    name = fields.get(NAME_FIELDS[kind]) if kind in NAME_FIELDS and isinstance(fields, dict) else None
+    return name if isinstance(name, str) and name else pk
 
 
 def _qc(value) -> str:

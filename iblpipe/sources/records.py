@@ -13,6 +13,8 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
@@ -173,7 +175,17 @@ class Snapshot:
     bad: list[BadRecord] = field(default_factory=list)
 
     def add_bad(self, kind: str, record_id: object, reason: str) -> None:
-        self.bad.append(BadRecord(kind, str(record_id), reason))
+        """Report a record present in the source that cannot be mirrored (its mirrored row is kept as it is)."""
+        self.bad.append(BadRecord(kind, normalize_id(record_id), reason))
+
+
+def normalize_id(record_id: object) -> str:
+    """A record id as the mirror writes keys: uuids in canonical lower-case form, names as they are."""
+    text = str(record_id)
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 def record_key(record) -> str:
@@ -199,19 +211,22 @@ def content_hash(record) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def finalize(snap: Snapshot) -> Snapshot:
+def finalize(snap: Snapshot, check: Callable[[str, object], str | None] | None = None) -> Snapshot:
     """Check references, drop bad records (reported in ``snap.bad``), flag best trajectories.
 
     Run in dependency order so a skipped subject also skips its sessions, and so on.
     Unknown users or projects named by a session or subject are dropped from it (logged),
-    not fatal: Alyx allows deleting users without rewriting history.
+    not fatal: Alyx allows deleting users without rewriting history. ``check(kind, record)``,
+    when given, returns why a record cannot be written (the mirror passes its column checks)
+    or None. Running it again on a finalized snapshot changes nothing but what ``check`` adds.
     """
+    n_bad_before = len(snap.bad)
     rec = {kind: list(snap.records.get(kind, [])) for kind in KINDS}
 
-    def keep(kind, check):
+    def keep(kind, rule):
         good = []
         for r in rec[kind]:
-            reason = check(r)
+            reason = rule(r)
             if reason:
                 snap.add_bad(kind, record_key(r), reason)
             else:
@@ -219,10 +234,31 @@ def finalize(snap: Snapshot) -> Snapshot:
         rec[kind] = good
 
     rec = {k: _dedupe(snap, k, v) for k, v in rec.items()}
+    if check is not None:
+        for kind in KINDS:
+            keep(kind, lambda r, kind=kind: check(kind, r))
     labs = {r.lab_name for r in rec["lab"]} if "lab" in snap.provides else None
     users = {r.user_name for r in rec["user"]} if "user" in snap.provides else None
     projects = {r.project_name for r in rec["project"]} if "project" in snap.provides else None
 
+    # Names of labs, users and projects the source holds but could not give: a record naming one is skipped
+    # too (kept as mirrored), not silently rewritten without it (its membership, project ... would be lost).
+    unreadable = {kind: {b.record_id for b in snap.bad if b.kind == kind} for kind in ("lab", "user", "project")}
+
+    def names_unreadable(kind: str, names) -> str | None:
+        hits = sorted(set(names) & unreadable[kind])
+        return f"{kind} {hits[0]!r} is in the source but skipped" if hits else None
+
+    keep("user", lambda u: names_unreadable("lab", u.labs))
+    keep("subject", lambda s: names_unreadable("lab", [s.lab_name]) or names_unreadable("user", [s.responsible_user]))
+    keep(
+        "session",
+        lambda s: (
+            names_unreadable("lab", [s.session_lab])
+            or names_unreadable("user", s.users)
+            or names_unreadable("project", s.projects)
+        ),
+    )
     if labs is not None:
         rec["user"] = [dataclasses.replace(u, labs=tuple(sorted(set(u.labs) & labs))) for u in rec["user"]]
         keep("subject", lambda s: None if s.lab_name in labs else f"unknown lab {s.lab_name!r}")
@@ -300,7 +336,7 @@ def finalize(snap: Snapshot) -> Snapshot:
         dataclasses.replace(t, is_best=best[t.probe_insertion_uuid] == t.trajectory_uuid) for t in rec["trajectory"]
     ]
     snap.records = {k: v for k, v in rec.items() if k in snap.provides}
-    for bad in snap.bad:
+    for bad in snap.bad[n_bad_before:]:
         logger.warning("skipped %s %s: %s", bad.kind, bad.record_id, bad.reason)
     return snap
 
@@ -311,16 +347,23 @@ def _drop_user(subject: Subject) -> Subject:
 
 
 def _dedupe(snap: Snapshot, kind: str, records: list) -> list:
-    """Drop records whose key repeats (keeps the first), reporting the others."""
-    out, seen = [], set()
-    for r in records:
-        key = record_key(r)
-        if key in seen:
-            snap.add_bad(kind, key, "duplicate primary key")
-        else:
-            seen.add(key)
-            out.append(r)
-    return out
+    """Drop every record whose key repeats, reporting each: which one is right is not ours to guess."""
+    if not records:
+        return records
+    _, key_attr = KINDS[kind]
+    keys = [str(getattr(r, key_attr)) for r in records]
+    counts = Counter(keys)
+    if len(counts) == len(keys):
+        return records
+    for key in keys:
+        if counts[key] > 1:
+            snap.add_bad(kind, key, duplicate_reason(counts[key]))
+    return [r for r, key in zip(records, keys, strict=True) if counts[key] == 1]
+
+
+def duplicate_reason(n: int) -> str:
+    """Why records sharing one primary key are all skipped."""
+    return f"duplicate primary key: {n} records in the source have it; none is mirrored, fix the source"
 
 
 def parse_datetime(value) -> dt.datetime | None:

@@ -74,3 +74,25 @@ def assert_same(got: dict, expected: dict, columns: dict | None = None) -> None:
             a = a[cols].sort_values(cols).reset_index(drop=True)
             b = b[cols].sort_values(cols).reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, obj=name)
+
+
+def checksums(prefix: str) -> dict[str, int]:
+    """``CHECKSUM TABLE`` of every table of every schema under ``prefix`` (jobs tables included)."""
+    import datajoint as dj
+
+    conn = dj.conn()
+    like = prefix.replace("_", r"\_") + "%"
+    names = conn.query(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE %s", args=(like,)
+    ).fetchall()
+    out = {}
+    for schema_name, table_name in names:
+        full = f"`{schema_name}`.`{table_name}`"
+        out[full] = conn.query(f"CHECKSUM TABLE {full}").fetchone()[1]
+    return out
+
+
+def moved(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    """Tables whose checksum changed, appeared or disappeared, by bare name (``session``, ``_trials``)."""
+    names = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    return {name.rsplit(".", 1)[1].strip("`") for name in names}

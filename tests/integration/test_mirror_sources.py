@@ -102,7 +102,9 @@ def test_cli_ingest_dump_twice_then_refuses_mass_delete(prefix, dump_items, tmp_
     dry = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}", "--dry-run")
     assert dry.returncode == 0 and "would change" in dry.stdout and "deleted: weighing 3" in dry.stdout
     assert len(subject.Weighing()) == 24
-    path.write_text(json.dumps([it for it in dump_items if it["model"] != "actions.session"]))
+    # every session gone (with their insertions: an insertion still there would hold its session back)
+    gone = ("actions.session", "experiments.probeinsertion", "experiments.trajectoryestimate")
+    path.write_text(json.dumps([it for it in dump_items if it["model"] not in gone]))
     refused = run_cli("ingest", "--prefix", prefix, "--source", f"dump:{path}")
     assert refused.returncode == 2 and "refusing to delete" in refused.stderr and "session: 24 of 24" in refused.stderr
     assert len(acquisition.Session()) == 24

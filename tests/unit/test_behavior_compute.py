@@ -70,6 +70,9 @@ def test_optional_fields_become_nan(training_trials):
         (lambda t: t.__setitem__("intervals", t["intervals"][::-1]), "intervals"),
         (lambda t: t.__setitem__("stimOn_times", t["stimOn_times"][::-1].copy()), "stimOn_times"),
         (lambda t: t.__setitem__("intervals", t["intervals"][:, 0]), "intervals"),
+        (lambda t: t.__setitem__("choice", np.where(t["choice"] > 0, "right", "left")), "choice"),
+        (lambda t: t.__setitem__("feedback_times", t["feedback_times"] - 1e6), "feedback_times"),
+        (lambda t: t.__setitem__("intervals", t["intervals"] - t["intervals"][1, 0]), "intervals"),
     ],
 )
 def test_bad_trials_name_the_file_and_field(training_trials, change, field):
@@ -77,6 +80,18 @@ def test_bad_trials_name_the_file_and_field(training_trials, change, field):
     change(trials)
     with pytest.raises(DataError, match=rf"sess/alf: trials\.{field}\b"):
         validate_trials(trials, where="sess/alf")
+
+
+def test_messages_name_the_offending_value(training_trials):
+    trials = dict(training_trials, choice=np.where(training_trials["choice"] > 0, "right", "left"))
+    with pytest.raises(DataError, match=r"trials\.choice holds non-numeric values \(e\.g\. '(right|left)'\)"):
+        validate_trials(trials, where="sess/alf")
+    times = training_trials["response_times"].copy()
+    times[[3, 7]] = -2.5
+    with pytest.raises(
+        DataError, match=r"trials\.response_times has negative times \(2 trials, first trial 3: -2\.5 s\)"
+    ):
+        validate_trials(dict(training_trials, response_times=times), where="sess/alf")
 
 
 def test_missing_trials_object():
