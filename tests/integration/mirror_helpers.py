@@ -93,6 +93,6 @@ def checksums(prefix: str) -> dict[str, int]:
 
 
 def moved(before: dict[str, int], after: dict[str, int]) -> set[str]:
-    """Tables whose checksum changed, appeared or disappeared, by bare name (``session``, ``_trials``)."""
+    """Tables whose checksum changed, appeared or disappeared, by bare name (``session``, ``_trial_set``)."""
     names = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     return {name.rsplit(".", 1)[1].strip("`") for name in names}

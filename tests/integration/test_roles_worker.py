@@ -56,7 +56,7 @@ def test_worker_ingests_and_populates(ingested, worker_env, prefix, demo_lab, re
     assert ingested.returncode == 0, ingested.stderr
     assert len(acquisition.Session()) == sum(it["model"] == "actions.session" for it in json.loads(dump.read_text()))
     mouse = next(it["fields"]["nickname"] for it in json.loads(dump.read_text()) if it["model"] == "subjects.subject")
-    tables = "behavior.Trials,behavior.PsychometricFit"
+    tables = "behavior.TrialSet,behavior.PsychometricFit"
     populate = cli(repo_root, "--prefix", prefix, "populate", "--tables", tables, "--restrict", f"subject={mouse}",
                    env=worker_env)  # fmt: skip
     assert populate.returncode == 0, populate.stderr
@@ -86,7 +86,7 @@ def test_worker_ingests_and_populates(ingested, worker_env, prefix, demo_lab, re
         "CREATE INDEX `by_address` ON {reference}.`lab` (`address`)",
         "DROP TABLE {reference}.`lab`",
         "TRUNCATE TABLE {reference}.`lab`",
-        "TRUNCATE TABLE {behavior}.`_trials__trial`",
+        "TRUNCATE TABLE {behavior}.`_trial_set__trial`",
         "RENAME TABLE {reference}.`lab` TO {reference}.`lab_old`",
     ],
 )
@@ -131,7 +131,7 @@ def test_an_analyst_running_ingest_or_populate_gets_one_line(
 ):
     args = {
         "ingest": ["ingest", "--source", f"dump:{demo_lab / 'alyx_dump.json'}"],
-        "populate": ["populate", "--tables", "behavior.Trials"],
+        "populate": ["populate", "--tables", "behavior.TrialSet"],
     }[command]
     done = cli(repo_root, "--prefix", prefix, *args, env=analyst_env)
     assert done.returncode == 2, done.stderr
