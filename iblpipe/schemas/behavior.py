@@ -33,6 +33,7 @@ import pandas as pd
 from iblpipe.compute.psychometrics import RT_DEFINITION
 from iblpipe.errors import ConfigError, DataError
 from iblpipe.schemas import acquisition, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas.files import session_folder
 from iblpipe.schemas.frames import to_frame
 
 logger = logging.getLogger(__name__)
@@ -47,25 +48,6 @@ DEFAULT_PARAMS_NAME = "ibl_default"
 def params_hash(params: dict) -> uuid.UUID:
     """Content hash of a parameter set (key order does not matter)."""
     return uuid.UUID(hashlib.md5(json.dumps(params, sort_keys=True).encode()).hexdigest())
-
-
-def session_folder(key: dict) -> Path:
-    """The ALF session folder ``<root>/<lab>/Subjects/<subject>/<date>/<NNN>`` of one session."""
-    from iblpipe import settings
-    from iblpipe.sources.alf import require_root, session_path
-
-    row = (
-        ((acquisition.Session & key) * subject.Subject.proj("subject_nickname"))
-        .proj("session_lab", "subject_nickname", "session_start_time", "session_number")
-        .fetch1()
-    )
-    return session_path(
-        require_root(settings.data_root()),
-        row["session_lab"],
-        row["subject_nickname"],
-        row["session_start_time"].date(),
-        row["session_number"],
-    )
 
 
 def task_settings(folder: Path) -> tuple[str | None, float | None]:

@@ -76,7 +76,7 @@ def _revision_dirs(folder: Path) -> dict[str, Path]:
     return out
 
 
-def _object_of(name: str) -> str | None:
+def object_of(name: str) -> str | None:
     """The ALF object of a file name (``_ibl_trials.table.pqt`` -> trials), None when not an ALF dataset."""
     parts = name.split(".")
     if len(parts) < 3:
@@ -91,7 +91,7 @@ def _object_files(folder: Path, obj: str, revision: str | None) -> list[Path]:
         if revision is not None and rev > revision:
             continue
         for file in path.iterdir():
-            if file.is_file() and _object_of(file.name) == obj:
+            if file.is_file() and object_of(file.name) == obj:
                 if file.name not in chosen or rev > chosen[file.name][0]:
                     chosen[file.name] = (rev, file)
     return [chosen[name][1] for name in sorted(chosen)]
@@ -103,7 +103,7 @@ def object_revision(folder: Path, obj: str, revision: str | None = None) -> str 
         rev
         for rev, path in _revision_dirs(folder).items()
         if (revision is None or rev <= revision)
-        and any(f.is_file() and _object_of(f.name) == obj for f in path.iterdir())
+        and any(f.is_file() and object_of(f.name) == obj for f in path.iterdir())
     ]
     return max(revisions) if revisions else None
 
