@@ -139,20 +139,14 @@ class Trials(dj.Imported):
         return (str(session_folder(key)),)
 
     def make_compute(self, key, folder):
-        from one.alf.exceptions import ALFObjectNotFound
-        from one.alf.io import load_object
-
         from iblpipe.compute.trials import trials_frame
+        from iblpipe.sources.trials import load_session_trials
 
-        alf = Path(folder) / "alf"
+        trials, where = load_session_trials(folder)
         try:
-            trials = load_object(alf, "trials")
-        except ALFObjectNotFound:
-            raise DataError(f"{alf}/_ibl_trials.*: trials object not found") from None
-        try:
-            frame = trials_frame(trials, where=f"{alf}/_ibl_trials")
+            frame = trials_frame(trials, where=where)
         except ValueError as err:  # DataError already names the file and field
-            raise DataError(f"{alf}/_ibl_trials: {err}") from None
+            raise DataError(f"{where}: {err}") from None
         return frame, *task_settings(Path(folder))
 
     def make_insert(self, key, frame, rig_name, session_delay):
