@@ -50,18 +50,6 @@ def params_hash(params: dict) -> uuid.UUID:
     return uuid.UUID(hashlib.md5(json.dumps(params, sort_keys=True).encode()).hexdigest())
 
 
-def task_settings(folder: Path) -> tuple[str | None, float | None]:
-    """Rig name and start delay (s) from ``raw_behavior_data/_iblrig_taskSettings.raw.json``; Nones when absent."""
-    if not (folder / "raw_behavior_data" / "_iblrig_taskSettings.raw.json").exists():
-        return None, None
-    from ibllib.io.raw_data_loaders import load_settings
-
-    settings = load_settings(folder) or {}
-    rig = settings.get("RIG_NAME") or settings.get("PYBPOD_BOARD")
-    delay = settings.get("SESSION_DELAY_START", settings.get("SESSION_START_DELAY_SEC"))
-    return rig, (float(delay) if delay is not None else None)
-
-
 def _nulls(frame: pd.DataFrame) -> list[dict]:
     """Rows of a frame as dicts with NaN replaced by None (NULL)."""
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -140,7 +128,7 @@ class Trials(dj.Imported):
 
     def make_compute(self, key, folder):
         from iblpipe.compute.trials import trials_frame
-        from iblpipe.sources.trials import load_session_trials
+        from iblpipe.sources.trials import load_session_trials, task_settings
 
         trials, where = load_session_trials(folder)
         try:

@@ -33,6 +33,8 @@ DEFAULT_SORTERS = ("iblsorter", "pykilosort")  # IBL's preference after a reques
 SORTING_OBJECTS = ("spikes", "clusters", "channels")  # ALF objects of a spike sorting; the newest sets its revision
 EXPERIMENT_DESCRIPTION = "_ibl_experiment.description.yaml"  # at the session folder's top level
 _REVISION = re.compile(r"^#([^#]+)#$")  # a revision folder name: #2024-05-06#
+_RAW_TASK = re.compile(r"^raw_task_data_\d\d$")  # iblrig v8 raw collection of the task with that number
+PASSIVE_RAW = "raw_passive_data"  # raw collection of passive protocols on iblrig 6/7 ephys sessions
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ class Task:
 
     protocol: str  # e.g. _iblrig_tasks_trainingChoiceWorld8.27.0, passiveChoiceWorld
     collection: str  # ALF collection of its trials: alf or alf/task_NN
-    raw_collection: str  # raw data collection named by the description, e.g. raw_task_data_00
+    raw_collection: str  # raw data collection named by the description (default raw_task_data_NN)
 
 
 def tasks(session: str | os.PathLike) -> list[Task]:
@@ -193,20 +195,34 @@ def tasks(session: str | os.PathLike) -> list[Task]:
     except yaml.YAMLError as err:
         raise DataError(f"{path}: not valid YAML ({err})") from None
     out = []
-    for entry in description.get("tasks") or []:
+    for i, entry in enumerate(description.get("tasks") or []):
         if not isinstance(entry, dict) or len(entry) != 1:
             raise DataError(f"{path}: field tasks: each entry must be one protocol: {{collection: ...}}")
         ((protocol, spec),) = entry.items()
         spec = spec or {}
+        raw = spec.get("collection") or f"raw_task_data_{i:02d}"
         number = spec.get("protocol_number")
+        if number is None and _RAW_TASK.match(raw):
+            number = int(raw[-2:])  # ibllib.pipes.training_status.get_data_collection: alf/task_ + the raw suffix
         collection = "alf" if number is None else f"alf/task_{int(number):02d}"
-        out.append(Task(protocol, collection, spec.get("collection", "")))
+        out.append(Task(protocol, collection, raw))
     return out
 
 
 def is_passive(protocol: str) -> bool:
     """A passive protocol (stimuli replayed, no choices): not trials for the training status."""
     return "passive" in protocol.lower()
+
+
+def is_choice_task(task: Task | None) -> bool:
+    """A task whose trials count for the training status, as ``training_status.get_data_collection`` decides.
+
+    A choice-world protocol that is not passive and not in ``raw_passive_data``; None (a session
+    without an experiment description) counts.
+    """
+    if task is None:
+        return True
+    return "ChoiceWorld" in task.protocol and not is_passive(task.protocol) and task.raw_collection != PASSIVE_RAW
 
 
 def trials(session: str | os.PathLike, revision: str | None = None) -> list[tuple[Task | None, Located]]:

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from iblpipe.errors import DataError
-from iblpipe.sources.locate import is_passive, trials
+from iblpipe.sources import locate
+from iblpipe.sources.locate import trials
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def load_session_trials(session: str | os.PathLike) -> tuple[dict, str]:
     import one.alf.io as alfio
 
     session = Path(session)
-    found = [(task, located) for task, located in trials(session) if task is None or not is_passive(task.protocol)]
+    found = [(task, located) for task, located in trials(session) if locate.is_choice_task(task)]
     if not found:
         raise DataError(f"{session / 'alf'}/_ibl_trials.*: trials object not found (no active task with trials)")
     task, located = found[0]
@@ -43,3 +44,30 @@ def load_session_trials(session: str | os.PathLike) -> tuple[dict, str]:
     files = [f for f in located.files("trials") if f.name.split(".")[1] not in SKIPPED_ATTRIBUTES]
     where = f"{located.folder}/_ibl_trials" + (f" (revision {located.revision})" if located.revision else "")
     return dict(alfio.load_object(files, "trials").items()), where
+
+
+SETTINGS_FILE = "_iblrig_taskSettings.raw.json"
+
+
+def task_settings(session: str | os.PathLike) -> tuple[str | None, float | None]:
+    """Rig name and start delay (s) from the task settings, as ``ibllib.pipes.training_status`` reads them.
+
+    Every choice-world task collection ``ibllib.pipes.training_status.get_data_collection`` names
+    (passive ones excluded) that has ``_iblrig_taskSettings.raw.json``: delays summed, the rig of the last.
+    iblrig v8 (``RIG_NAME``, ``SESSION_DELAY_START``) and older (``PYBPOD_BOARD``,
+    ``SESSION_START_DELAY_SEC``) keys are both read. Nones when no settings file exists.
+    """
+    from ibllib.io.raw_data_loaders import load_settings
+    from ibllib.pipes.training_status import get_data_collection
+
+    session = Path(session)
+    rig, delay = None, None
+    for collection in get_data_collection(session)[0]:
+        if not (session / collection / SETTINGS_FILE).exists():
+            continue
+        settings = load_settings(session, task_collection=collection) or {}
+        rig = settings.get("RIG_NAME") or settings.get("PYBPOD_BOARD")
+        value = settings.get("SESSION_DELAY_START", settings.get("SESSION_START_DELAY_SEC"))
+        if value is not None:
+            delay = (delay or 0.0) + float(value)
+    return rig, delay

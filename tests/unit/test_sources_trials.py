@@ -100,10 +100,71 @@ def test_passive_only_session_has_no_trials(tmp_path):
         load_session_trials(session)
 
 
-def test_description_without_protocol_numbers_reads_alf(tmp_path):
+def test_iblrig7_description_reads_alf(tmp_path):
+    """ibllib's own fixture: passiveChoiceWorld in raw_passive_data, ephysChoiceWorld in raw_behavior_data."""
+    import shutil
+
+    import ibllib
+
     session = locate.session_folder(tmp_path, "lab", "TR001", "2024-03-04", 1)
-    _describe(session, [(PASSIVE, None), (ACTIVE, None)])
+    session.mkdir(parents=True)
+    fixture = Path(ibllib.__file__).parent / "tests/fixtures/io/_ibl_experiment.description.yaml"
+    shutil.copy(fixture, session / locate.EXPERIMENT_DESCRIPTION)
     trials = make_trials(6, 50)
     _table_style(session / "alf", trials)
     ours, _ = load_session_trials(session)
     assert np.array_equal(ours["contrastLeft"], trials["contrastLeft"], equal_nan=True)
+
+
+def _v8_settings(rig: str, delay: float, number: int) -> dict:
+    """The keys iblrig v8 writes that ibllib reads (load_settings patches v8 files from these)."""
+    return {
+        "IBLRIG_VERSION": "8.27.0",
+        "PYBPOD_PROTOCOL": "_iblrig_tasks_trainingChoiceWorld",
+        "RIG_NAME": rig,
+        "SESSION_NUMBER": number,
+        "ALYX_USER": "demo",
+        "SESSION_START_TIME": "2024-03-05T09:00:00.000000",
+        "SESSION_END_TIME": "2024-03-05T10:00:00.000000",
+        "SESSION_DELAY_START": delay,
+        "device_sound": {"OUTPUT": "harp"},
+        "SUBJECT_NAME": "TR001",
+    }
+
+
+def test_v8_chained_settings_and_collections_equal_ibllib(tmp_path):
+    import json
+
+    from ibllib.pipes.training_status import compute_session_duration_delay_location, get_data_collection
+
+    from iblpipe.sources.trials import task_settings
+
+    session = locate.session_folder(tmp_path, "lab", "TR001", "2024-03-05", 1)
+    _describe(session, [(PASSIVE, None), (ACTIVE, None)])
+    for i, (rig, delay) in enumerate((("_iblrig_lab_ephys_0", 300.0), ("_iblrig_lab_ephys_0", 900.0))):
+        raw = session / f"raw_task_data_{i:02d}"
+        raw.mkdir(parents=True)
+        (raw / "_iblrig_taskSettings.raw.json").write_text(json.dumps(_v8_settings(rig, delay, 1)))
+    _table_style(session / "alf/task_00", make_trials(7, 20))
+    _table_style(session / "alf/task_01", make_trials(8, 60))
+    raw_collections, alf_collections = get_data_collection(session)
+    chosen = [(t.raw_collection, t.collection) for t in locate.tasks(session) if locate.is_choice_task(t)]
+    assert chosen == list(zip(raw_collections, alf_collections, strict=True)) == [("raw_task_data_01", "alf/task_01")]
+    rig, delay = task_settings(session)
+    _, their_delay, location = compute_session_duration_delay_location(session, collections=raw_collections)
+    assert (rig, delay) == ("_iblrig_lab_ephys_0", 900.0) and delay == their_delay and location == "ephys_rig"
+    assert len(load_session_trials(session)[0]["choice"]) == 60
+
+
+def test_legacy_settings_without_description(tmp_path):
+    import json
+
+    from iblpipe.sources.trials import task_settings
+
+    session = locate.session_folder(tmp_path, "lab", "TR001", "2024-03-06", 1)
+    assert task_settings(session) == (None, None)
+    raw = session / "raw_behavior_data"
+    raw.mkdir(parents=True)
+    legacy = {"IBLRIG_VERSION": "6.6.2", "PYBPOD_BOARD": "_iblrig_lab_behavior_1", "SESSION_START_DELAY_SEC": 42}
+    (raw / "_iblrig_taskSettings.raw.json").write_text(json.dumps(legacy))
+    assert task_settings(session) == ("_iblrig_lab_behavior_1", 42.0)
