@@ -129,7 +129,7 @@ def add_night(lab: Path, night: int = 1) -> dict:
         trials = simulate_trials(rng, spec.params, kind, training_day)
         date, eid = day.isoformat(), str(session_uuid(spec.lab, spec.nickname, day.isoformat(), 1))
         folder = session_path(lab, spec.lab, spec.nickname, date, 1)
-        files = _write_trials(folder / "alf", trials)
+        files = _write_trials(folder / "alf", trials, "table")
         begin = dt.datetime.combine(day, dt.time(9, 0))
         end = begin + dt.timedelta(seconds=round(float(trials["intervals"][-1, 1])))
         settings_file = folder / "raw_behavior_data" / "_iblrig_taskSettings.raw.json"

@@ -58,6 +58,7 @@ TRIAL_NPY = (
     "probabilityLeft",
     "rewardVolume",
 )
+TRIAL_STYLES = ("attributes", "table")  # alternating per session: IBL's older per-attribute files, its table file
 PLANNED_PROVENANCES = (  # (Alyx provenance, um of error vs the planned trajectory)
     ("Planned", 0.0),
     ("Micro-manipulator", 60.0),
@@ -77,12 +78,15 @@ class MouseResult:
     n_trials: int
 
 
-def _write_trials(alf: Path, trials: dict[str, np.ndarray]) -> list[Path]:
+def _write_trials(alf: Path, trials: dict[str, np.ndarray], style: str) -> list[Path]:
+    """The trials object in one of ``TRIAL_STYLES``: ``table`` (_ibl_trials.table.pqt) or ``attributes`` (.npy)."""
     alf.mkdir(parents=True, exist_ok=True)
-    table = {"intervals_0": trials["intervals"][:, 0], "intervals_1": trials["intervals"][:, 1]}
-    table.update({k: v for k, v in trials.items() if k != "intervals"})
-    pd.DataFrame(table).to_parquet(alf / "_ibl_trials.table.pqt", index=False)  # iblutil needs pandas metadata
-    files = [alf / "_ibl_trials.table.pqt"]
+    if style == "table":
+        table = {"intervals_0": trials["intervals"][:, 0], "intervals_1": trials["intervals"][:, 1]}
+        table.update({k: v for k, v in trials.items() if k != "intervals"})
+        pd.DataFrame(table).to_parquet(alf / "_ibl_trials.table.pqt", index=False)  # iblutil needs pandas metadata
+        return [alf / "_ibl_trials.table.pqt"]
+    files = []
     for name in TRIAL_NPY:
         np.save(alf / f"_ibl_trials.{name}.npy", trials[name])
         files.append(alf / f"_ibl_trials.{name}.npy")
@@ -134,7 +138,7 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
             trials = simulate_trials(rng, spec.params, protocol, max(training_day, 0))
             eid = str(session_uuid(spec.lab, spec.nickname, date, number))
             folder = session_path(out, spec.lab, spec.nickname, date, number)
-            files = _write_trials(folder / "alf", trials)
+            files = _write_trials(folder / "alf", trials, TRIAL_STYLES[n_sessions % len(TRIAL_STYLES)])
             rig = f"_iblrig_{spec.lab}_{'ephys_0' if location == 'ephys_rig' else 'behavior_1'}"
             settings = {
                 "PYBPOD_PROTOCOL": PROTOCOL_NAMES[protocol][: -len(IBLRIG_VERSION)],
@@ -162,8 +166,18 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
                     name: ephys.perturb(rng, planned, err) if err else planned for name, err in PLANNED_PROVENANCES
                 }
                 final = estimates["Ephys aligned histology track"]
-                files += ephys.write_probe(
-                    folder / "alf" / probe, rng, final, region_ids, trials["stimOn_times"], duration, pid
+                layout = ephys.PROBE_LAYOUTS[(spec.index + done_recordings + k) % len(ephys.PROBE_LAYOUTS)]
+                files += ephys.write_sortings(
+                    folder / "alf" / probe,
+                    rng,
+                    [seed, 3, spec.index, n_sessions, k],
+                    layout,
+                    (day + dt.timedelta(days=ephys.RERUN_DELAY)).isoformat(),
+                    traj=final,
+                    region_ids=region_ids,
+                    stim_on=trials["stimOn_times"],
+                    duration=duration,
+                    pid=pid,
                 )
                 records.append(
                     {
