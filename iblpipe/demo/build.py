@@ -9,6 +9,8 @@ Output layout (others code against it):
 - ``<lab>/Subjects/<nickname>/<YYYY-MM-DD>/<NNN>/alf/``: trials (table.pqt or per-attribute
   .npy), and ``alf/probeNN/`` spike sortings, mixed as real labs have them (``demo.ephys.PROBE_LAYOUTS``:
   flat, ``pykilosort/``, or pykilosort + ``iblsorter/`` + a later ``iblsorter/#YYYY-MM-DD#`` revision).
+  Every other recording session is iblrig 8 passive + ephys chained (``demo.rig``):
+  ``_ibl_experiment.description.yaml``, ``raw_task_data_0N/`` v8 settings, trials in ``alf/task_01/``.
 - ``sessions.pqt``, ``datasets.pqt``: ONE cache tables, ``one.api.One(cache_dir=out)`` loads them.
 - ``ground_truth.json``: per mouse the learning parameters and IBL's training status per date.
 
@@ -42,7 +44,7 @@ MAX_WORKERS = 64  # (processes) largest --workers accepted
 PROJECT = ("iblpipe_demo", "The synthetic lab written by `iblpipe demo generate`")
 CACHE_ORIGIN = "iblpipe demo generate"
 CACHE_DATE = "2025-01-01 00:00"  # fixed ``date_created`` of the cache tables (reproducible bytes)
-GENERATOR_VERSION = 3  # 3: sorter collections, revisions, channel-only regions, mixed trials layouts
+GENERATOR_VERSION = 4  # 3: sorter collections, revisions, channel-only regions, trials layouts; 4: iblrig 8 chained
 
 
 @dataclasses.dataclass(frozen=True)

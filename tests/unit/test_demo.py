@@ -220,6 +220,7 @@ def _reference_statuses(root: Path, subject: dict) -> list[str]:
     """
     import one.alf.io as alfio
     from brainbox.behavior.training import get_training_status
+    from ibllib.pipes.training_status import get_data_collection
 
     from iblpipe.sources.alf import session_path
 
@@ -232,10 +233,11 @@ def _reference_statuses(root: Path, subject: dict) -> list[str]:
         if d["protocol"] == "habituation":
             statuses.append("habituation")
             continue
-        loaded[d["date"]] = [
-            alfio.load_object(session_path(root, subject["lab"], subject["nickname"], d["date"], k) / "alf", "trials")
-            for k in range(1, d["n_sessions"] + 1)
+        folders = [
+            session_path(root, subject["lab"], subject["nickname"], d["date"], k) for k in range(1, d["n_sessions"] + 1)
         ]
+        # ibllib's own choice of the trials collection (alf, or alf/task_01 of a chained iblrig 8 session)
+        loaded[d["date"]] = [alfio.load_object(f / get_data_collection(f)[1][0], "trials") for f in folders]
         window = [w for w in dates[max(0, i - 2) : i + 1] if w["protocol"] != "habituation"]
         trials = {
             w["date"]: {k: np.concatenate([t[k] for t in loaded[w["date"]]]) for k in loaded[w["date"]][0]}
@@ -319,3 +321,25 @@ def test_a_mouse_that_stops_progressing_is_culled(tmp_path):
     assert len(result.sessions) < 3 * STALL_SESSIONS
     subject = next(r for r in result.records if r["model"] == "subjects.subject")
     assert subject["fields"]["death_date"] is not None
+
+
+def test_chained_iblrig8_sessions_read_as_ibllib_reads_them(demo_lab):
+    """Passive + ephys chained on iblrig 8: description, v8 settings, trials in alf/task_01 (ibllib's own rules)."""
+    from ibllib.pipes.training_status import compute_session_duration_delay_location, get_data_collection
+
+    from iblpipe.sources import locate
+    from iblpipe.sources.trials import load_session_trials, task_settings
+
+    chained = sorted(p.parent for p in demo_lab.glob("*/Subjects/*/*/*/_ibl_experiment.description.yaml"))
+    assert chained
+    for session in chained:
+        tasks = locate.tasks(session)
+        assert [locate.is_passive(t.protocol) for t in tasks] == [True, False]
+        raw, alf = get_data_collection(session)
+        assert (raw, alf) == (["raw_task_data_01"], ["alf/task_01"])
+        trials, where = load_session_trials(session)
+        assert where == f"{session / 'alf/task_01'}/_ibl_trials"
+        rig, delay = task_settings(session)
+        _, their_delay, location = compute_session_duration_delay_location(session, collections=raw)
+        assert delay == their_delay and ("ephys" in rig) == (location == "ephys_rig") and location == "ephys_rig"
+        assert trials["choice"].size > 0
