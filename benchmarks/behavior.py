@@ -115,7 +115,8 @@ def one_trials(one, eids: list, check_hash: bool = False) -> pd.DataFrame:
     """
     frames = []
     for eid in eids:
-        trials = one.load_object(eid, "trials", collection="alf", check_hash=check_hash)
+        # no collection: ONE finds the one holding trials (alf, or alf/task_01 of a chained session)
+        trials = one.load_object(eid, "trials", check_hash=check_hash)
         frame = trials.to_df()
         frame.insert(0, "eid", str(eid))
         frames.append(frame)

@@ -99,7 +99,8 @@ def add_night(lab: Path, night: int = 1) -> dict:
     from iblpipe.demo.build import write_cache
     from iblpipe.demo.lab import mouse_specs
     from iblpipe.demo.learner import simulate_trials
-    from iblpipe.demo.mouse import PROTOCOL_NAMES, WATER_TYPE_SESSION, _write_trials
+    from iblpipe.demo.mouse import PROTOCOL_NAMES, WATER_TYPE_SESSION
+    from iblpipe.demo.rig import write_trials
     from iblpipe.sources.alf import session_path
     from iblpipe.sources.ids import name_uuid, session_uuid
 
@@ -129,7 +130,7 @@ def add_night(lab: Path, night: int = 1) -> dict:
         trials = simulate_trials(rng, spec.params, kind, training_day)
         date, eid = day.isoformat(), str(session_uuid(spec.lab, spec.nickname, day.isoformat(), 1))
         folder = session_path(lab, spec.lab, spec.nickname, date, 1)
-        files = _write_trials(folder / "alf", trials)
+        files = write_trials(folder / "alf", trials, "table")
         begin = dt.datetime.combine(day, dt.time(9, 0))
         end = begin + dt.timedelta(seconds=round(float(trials["intervals"][-1, 1])))
         settings_file = folder / "raw_behavior_data" / "_iblrig_taskSettings.raw.json"

@@ -121,22 +121,35 @@ def recompute_from_alf(root: Path, rows: list[dict], acronym: str) -> pd.DataFra
 
 
 def recompute_with_one(one, insertions: list[dict], acronym: str) -> pd.DataFrame:
-    """``region_counts`` from the clusters files loaded through ONE (``load_object`` per insertion).
+    """``region_counts`` from the files IBL's ``SpikeSortingLoader`` loads through ONE, per insertion.
 
+    The loader picks the sorting and revision; a unit's region is its channel's
+    (``channels.brainLocationIds_ccf_2017[clusters.channels]``, as ``merge_clusters`` assigns it).
     ``insertions``: dicts with ``probe_insertion_uuid``, ``session_uuid`` (the eid) and ``probe_name``.
     """
+    import types
+
+    from brainbox.io.one import SpikeSortingLoader
+    from iblatlas.regions import BrainRegions
+
+    atlas = types.SimpleNamespace(regions=BrainRegions())  # acronyms without building (downloading) a volume
+    sessions = {str(eid): row for eid, row in one._cache["sessions"].iterrows()}  # index: str or UUID by ONE version
 
     def load():
         for r in insertions:
-            collection = f"alf/{r['probe_name']}"
-            obj = one.load_object(
-                str(r["session_uuid"]),
-                "clusters",
-                collection=collection,
-                attribute=CLUSTER_ATTRIBUTES,
-                check_hash=False,  # as for the trials: no md5 of every file, the stricter comparison for us
+            s = sessions[str(r["session_uuid"])]
+            path = Path(one.cache_dir, s["lab"], "Subjects", s["subject"], str(s["date"]), f"{int(s['number']):03d}")
+            # by session path: ONE's eid2path takes only uuid4 eids, the demo's are uuid5
+            ssl = SpikeSortingLoader(one=one, session_path=path, pname=r["probe_name"], atlas=atlas)
+            clusters = ssl.load_spike_sorting_object("clusters", check_hash=False)
+            channels = ssl.load_channels(check_hash=False)
+            yield (
+                r["probe_insertion_uuid"],
+                {
+                    "brainLocationIds_ccf_2017": channels["atlas_id"][clusters["channels"]],
+                    "metrics": clusters["metrics"],
+                },
             )
-            yield r["probe_insertion_uuid"], obj
 
     return region_counts(load(), acronym)
 

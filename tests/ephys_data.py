@@ -10,6 +10,7 @@ import pandas as pd
 
 # Allen ids the tiny probes draw their clusters from (leaves and mid-level regions, both CM and cm).
 REGION_IDS = np.array([382, 463, 10703, 778, 599, 967, 1020, 218, 767])
+N_CHANNELS = 384  # (channels) of a Neuropixels 1.0 probe
 
 
 def write_probe(
@@ -21,24 +22,44 @@ def write_probe(
     duration: float = 600.0,
     region_ids: np.ndarray | None = None,
     metrics: bool = True,
+    channels: str = "",
+    cluster_regions: bool = True,
+    silent_unit: bool = False,
 ) -> Path:
-    """Write spikes.* and clusters.* for one probe; return the folder."""
+    """Write spikes.* and clusters.* for one probe; return the folder.
+
+    ``channels``: "" no channels.* files; "aligned" channels.* with regions and mlapdv (IBL's layout);
+    "unaligned" channels.localCoordinates and rawInd only (before histology alignment).
+    ``cluster_regions``: write clusters.brainLocationIds_ccf_2017 and clusters.mlapdv (older labs).
+    ``silent_unit``: the last cluster gets no spikes (its amplitude is NaN).
+    """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     times = np.sort(rng.uniform(5.0, 5.0 + duration, n_spikes))
     clusters = rng.integers(0, n_clusters, n_spikes)
     clusters[:n_clusters] = np.arange(n_clusters)  # every cluster has at least one spike
+    if silent_unit:
+        clusters[clusters == n_clusters - 1] = 0
     amps = rng.lognormal(np.log(80e-6), 0.3, n_spikes)
     np.save(folder / "spikes.times.npy", times)
     np.save(folder / "spikes.clusters.npy", clusters)
     np.save(folder / "spikes.amps.npy", amps)
     np.save(folder / "spikes.depths.npy", rng.uniform(0, 3800, n_spikes))
-    np.save(folder / "clusters.channels.npy", rng.integers(0, 384, n_clusters))
+    cluster_channels = rng.integers(0, N_CHANNELS, n_clusters)
+    np.save(folder / "clusters.channels.npy", cluster_channels)
     np.save(folder / "clusters.depths.npy", rng.uniform(0, 3800, n_clusters))
     if region_ids is None:
         region_ids = rng.choice(REGION_IDS, n_clusters)
-    np.save(folder / "clusters.brainLocationIds_ccf_2017.npy", np.asarray(region_ids))
-    np.save(folder / "clusters.mlapdv.npy", rng.uniform(-4000, 4000, (n_clusters, 3)))
+    if cluster_regions:
+        np.save(folder / "clusters.brainLocationIds_ccf_2017.npy", np.asarray(region_ids))
+        np.save(folder / "clusters.mlapdv.npy", rng.uniform(-4000, 4000, (n_clusters, 3)))
+    if channels:
+        index = np.arange(N_CHANNELS)
+        np.save(folder / "channels.localCoordinates.npy", np.c_[(index % 2) * 32.0, (index // 2) * 20.0])
+        np.save(folder / "channels.rawInd.npy", index)
+    if channels == "aligned":
+        np.save(folder / "channels.brainLocationIds_ccf_2017.npy", rng.choice(REGION_IDS, N_CHANNELS))
+        np.save(folder / "channels.mlapdv.npy", rng.uniform(-4000, 4000, (N_CHANNELS, 3)))
     uuids = [str(uuid.UUID(bytes=rng.bytes(16))) for _ in range(n_clusters)]
     pd.DataFrame({"uuids": uuids}).to_csv(folder / "clusters.uuids.csv", index=False)
     if metrics:

@@ -84,6 +84,7 @@ def make_worker(args: argparse.Namespace, *, progress: bool):
     args.stale_timeout = stale_timeout(args.stale_timeout)
     tables = select_tables(args.tables)
     require_data_root(tables)
+    follow_new_sortings(tables, restrict)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -157,6 +158,15 @@ def require_data_root(tables: list) -> None:
             f"IBLPIPE_DATA_ROOT {where}: {', '.join(imported)} import ALF files from it; "
             "set it to the folder holding <lab>/Subjects/..."
         )
+
+
+def follow_new_sortings(tables: list, restrict: dict) -> None:
+    """Before populating ephys.Clusters: delete the rows whose spike sorting has a newer revision on disk."""
+    from iblpipe.populate import restriction_for
+    from iblpipe.schemas import ephys, files
+
+    if ephys.Clusters in tables:
+        files.follow_new_sortings(restriction_for(ephys.Clusters, restrict))
 
 
 def report_exit(report) -> int:

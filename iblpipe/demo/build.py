@@ -6,7 +6,11 @@ Output layout (others code against it):
   to labs, users, projects, water types, strains and lines are natural keys (names);
   foreign keys to subjects, sessions and probe insertions are uuid pks from
   ``iblpipe.sources.ids`` (a session pk is the ONE cache eid of its folder).
-- ``<lab>/Subjects/<nickname>/<YYYY-MM-DD>/<NNN>/alf/``: trials, and ``alf/probeNN/`` spike sorting.
+- ``<lab>/Subjects/<nickname>/<YYYY-MM-DD>/<NNN>/alf/``: trials (table.pqt or per-attribute
+  .npy), and ``alf/probeNN/`` spike sortings, mixed as real labs have them (``demo.ephys.PROBE_LAYOUTS``:
+  flat, ``pykilosort/``, or pykilosort + ``iblsorter/`` + a later ``iblsorter/#YYYY-MM-DD#`` revision).
+  Every other recording session is iblrig 8 passive + ephys chained (``demo.rig``):
+  ``_ibl_experiment.description.yaml``, ``raw_task_data_0N/`` v8 settings, trials in ``alf/task_01/``.
 - ``sessions.pqt``, ``datasets.pqt``: ONE cache tables, ``one.api.One(cache_dir=out)`` loads them.
 - ``ground_truth.json``: per mouse the learning parameters and IBL's training status per date.
 
@@ -40,7 +44,7 @@ MAX_WORKERS = 64  # (processes) largest --workers accepted
 PROJECT = ("iblpipe_demo", "The synthetic lab written by `iblpipe demo generate`")
 CACHE_ORIGIN = "iblpipe demo generate"
 CACHE_DATE = "2025-01-01 00:00"  # fixed ``date_created`` of the cache tables (reproducible bytes)
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4  # 3: sorter collections, revisions, channel-only regions, trials layouts; 4: iblrig 8 chained
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +178,11 @@ def write_cache(out: Path, sessions: list[dict], datasets: list[dict]) -> None:
     df_dsets["exists"] = True
     df_dsets["qc"] = "NOT_SET"
     df_dsets = df_dsets[list(DATASETS_COLUMNS)].astype(DATASETS_COLUMNS).set_index(["eid", "id"]).sort_index()
-    df_dsets["default_revision"] = True  # as Alyx caches have; ONE warns for every dataset without it
+    # as Alyx caches have (ONE warns for every dataset without it): the latest revision of each dataset
+    unrevised = df_dsets["rel_path"].str.replace(r"#[^#]+#/", "", regex=True)
+    revision = df_dsets["rel_path"].str.extract(r"#([^#]+)#/", expand=False).fillna("")
+    latest = revision.groupby([df_dsets.index.get_level_values("eid"), unrevised.to_numpy()]).transform("max")
+    df_dsets["default_revision"] = (revision == latest).to_numpy()
     metadata = {"date_created": CACHE_DATE, "origin": CACHE_ORIGIN}
     parquet.save(out / "sessions.pqt", df_ses, metadata)
     parquet.save(out / "datasets.pqt", df_dsets, metadata)

@@ -105,8 +105,13 @@ def write_probe(
     stim_on: np.ndarray,
     duration: float,
     pid: uuid.UUID,
+    cluster_regions: bool = True,
 ) -> list[Path]:
-    """Write spikes.*, clusters.*, channels.* of one probe into ``folder``; return the files written."""
+    """Write spikes.*, clusters.*, channels.* of one probe into ``folder``; return the files written.
+
+    ``cluster_regions``: also write clusters.brainLocationIds_ccf_2017 and clusters.mlapdv (older
+    labs); IBL's own files carry regions per channel only.
+    """
     from iblpipe.sources.ids import name_uuid
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -161,13 +166,14 @@ def write_probe(
         "spikes.depths.npy": spike_depths,
         "clusters.channels.npy": ch,
         "clusters.depths.npy": depths,
-        "clusters.brainLocationIds_ccf_2017.npy": channels["brainLocationIds_ccf_2017"][ch],
-        "clusters.mlapdv.npy": channels["mlapdv"][ch],
         "channels.brainLocationIds_ccf_2017.npy": channels["brainLocationIds_ccf_2017"],
         "channels.mlapdv.npy": channels["mlapdv"],
         "channels.localCoordinates.npy": channels["localCoordinates"],
         "channels.rawInd.npy": channels["rawInd"],
     }
+    if cluster_regions:
+        files["clusters.brainLocationIds_ccf_2017.npy"] = channels["brainLocationIds_ccf_2017"][ch]
+        files["clusters.mlapdv.npy"] = channels["mlapdv"][ch]
     written = []
     for name, values in files.items():
         np.save(folder / name, values)
@@ -176,3 +182,33 @@ def write_probe(
     uuids = pd.DataFrame({"uuids": [str(name_uuid("cluster", pid, k)) for k in range(n)]})
     uuids.to_csv(folder / "clusters.uuids.csv", index=False)
     return [*written, folder / "clusters.metrics.pqt", folder / "clusters.uuids.csv"]
+
+
+# How a probe's sortings sit on disk, as real labs have them (mixed across the demo's probes):
+# flat: alf/probeNN/ with clusters.brainLocationIds (an older lab's layout);
+# pykilosort: alf/probeNN/pykilosort/, regions per channel only;
+# rerun: pykilosort, iblsorter and a later iblsorter revision (IBL reads the revision).
+PROBE_LAYOUTS = ("flat", "pykilosort", "rerun")
+RERUN_DELAY = 30  # (days) after the session, the iblsorter re-run's revision date
+
+
+def write_sortings(
+    folder: Path,
+    rng: np.random.Generator,
+    rerun_seed: list[int],
+    layout: str,
+    revision: str,
+    **probe,
+) -> list[Path]:
+    """Write one probe's sortings in ``layout`` (``PROBE_LAYOUTS``) under ``alf/probeNN``; return the files.
+
+    The first sorting draws from ``rng`` (the mouse's stream); the re-runs from their own
+    generators seeded by ``rerun_seed``, so the layout does not change the rest of the lab.
+    """
+    if layout == "flat":
+        return write_probe(folder, rng, **probe)
+    files = write_probe(folder / "pykilosort", rng, cluster_regions=False, **probe)
+    if layout == "rerun":
+        for k, sub in enumerate(("iblsorter", f"iblsorter/#{revision}#")):
+            files += write_probe(folder / sub, np.random.default_rng([*rerun_seed, k]), cluster_regions=False, **probe)
+    return files

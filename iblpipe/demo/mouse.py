@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from iblpipe.demo import ephys
+from iblpipe.demo import ephys, rig
 from iblpipe.demo.lab import MouseSpec
 from iblpipe.demo.learner import simulate_trials
 from iblpipe.demo.truth import LADDER, STATUS_RANK, TRIALS_KEYS, DateRecord, StatusTracker
@@ -44,20 +42,6 @@ WATER_TYPE_SESSION = "Water 10% Sucrose"
 WATER_TYPE_SUPPLEMENT = "Water"
 MIN_DAILY_WATER = 1.0  # (mL) supplement up to this on session days
 STALL_SESSIONS = 40  # (sessions) without a new status before 'ready4recording': the experimenter culls
-TRIAL_NPY = (
-    "intervals",
-    "stimOn_times",
-    "goCue_times",
-    "response_times",
-    "feedback_times",
-    "firstMovement_times",
-    "choice",
-    "feedbackType",
-    "contrastLeft",
-    "contrastRight",
-    "probabilityLeft",
-    "rewardVolume",
-)
 PLANNED_PROVENANCES = (  # (Alyx provenance, um of error vs the planned trajectory)
     ("Planned", 0.0),
     ("Micro-manipulator", 60.0),
@@ -75,18 +59,6 @@ class MouseResult:
     datasets: list[dict]  # ONE cache datasets rows
     truth: dict  # ground truth of this mouse
     n_trials: int
-
-
-def _write_trials(alf: Path, trials: dict[str, np.ndarray]) -> list[Path]:
-    alf.mkdir(parents=True, exist_ok=True)
-    table = {"intervals_0": trials["intervals"][:, 0], "intervals_1": trials["intervals"][:, 1]}
-    table.update({k: v for k, v in trials.items() if k != "intervals"})
-    pd.DataFrame(table).to_parquet(alf / "_ibl_trials.table.pqt", index=False)  # iblutil needs pandas metadata
-    files = [alf / "_ibl_trials.table.pqt"]
-    for name in TRIAL_NPY:
-        np.save(alf / f"_ibl_trials.{name}.npy", trials[name])
-        files.append(alf / f"_ibl_trials.{name}.npy")
-    return files
 
 
 def _phase(status_rank: int, done_recordings: int, spec: MouseSpec) -> str:
@@ -134,25 +106,38 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
             trials = simulate_trials(rng, spec.params, protocol, max(training_day, 0))
             eid = str(session_uuid(spec.lab, spec.nickname, date, number))
             folder = session_path(out, spec.lab, spec.nickname, date, number)
-            files = _write_trials(folder / "alf", trials)
-            rig = f"_iblrig_{spec.lab}_{'ephys_0' if location == 'ephys_rig' else 'behavior_1'}"
-            settings = {
-                "PYBPOD_PROTOCOL": PROTOCOL_NAMES[protocol][: -len(IBLRIG_VERSION)],
-                "IBLRIG_VERSION": IBLRIG_VERSION,
-                "PYBPOD_BOARD": rig,
-                "SUBJECT_NAME": spec.nickname,
-                "SESSION_DATETIME": start_clock.isoformat(),
-                "SESSION_START_DELAY_SEC": delay,
-            }
-            raw = folder / "raw_behavior_data" / "_iblrig_taskSettings.raw.json"
-            raw.parent.mkdir(parents=True, exist_ok=True)
-            raw.write_text(json.dumps(settings, indent=1))
-            files.append(raw)
+            recording = phase == "recording" and done_recordings < spec.n_recordings
+            rig_name = f"_iblrig_{spec.lab}_{'ephys_0' if location == 'ephys_rig' else 'behavior_1'}"
+            task_protocol = PROTOCOL_NAMES[protocol]
+            if recording and done_recordings % 2 == 1:  # every other recording: iblrig 8, passive + ephys chained
+                task_protocol = rig.CHAINED_PROTOCOL
+                end = start_clock + dt.timedelta(seconds=round(delay + float(trials["intervals"][-1, 1])))
+                args = (
+                    rig_name,
+                    number,
+                    spec.responsible_user,
+                    spec.nickname,
+                    start_clock.isoformat(),
+                    end.isoformat(),
+                )
+                settings = (rig.v8_settings(rig.PASSIVE_V8, *args, 0), rig.v8_settings(rig.EPHYS_V8, *args, delay))
+                files = rig.write_chained_session(folder, trials, settings)
+            else:
+                settings = {
+                    "PYBPOD_PROTOCOL": PROTOCOL_NAMES[protocol][: -len(IBLRIG_VERSION)],
+                    "IBLRIG_VERSION": IBLRIG_VERSION,
+                    "PYBPOD_BOARD": rig_name,
+                    "SUBJECT_NAME": spec.nickname,
+                    "SESSION_DATETIME": start_clock.isoformat(),
+                    "SESSION_START_DELAY_SEC": delay,
+                }
+                style = rig.TRIAL_STYLES[n_sessions % len(rig.TRIAL_STYLES)]
+                files = rig.write_v6_session(folder, trials, style, settings)
             duration = float(trials["intervals"][-1, 1])
             end_clock = start_clock + dt.timedelta(seconds=round(delay + duration))
             procedures = ["Behavior training/tasks"]
             probe_names = []
-            if phase == "recording" and done_recordings < spec.n_recordings:
+            if recording:
                 probe_names = [f"probe{k:02d}" for k in range(spec.n_probes)]
                 procedures.append("Ephys recording with acute probe(s)")
             for k, probe in enumerate(probe_names):
@@ -162,8 +147,18 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
                     name: ephys.perturb(rng, planned, err) if err else planned for name, err in PLANNED_PROVENANCES
                 }
                 final = estimates["Ephys aligned histology track"]
-                files += ephys.write_probe(
-                    folder / "alf" / probe, rng, final, region_ids, trials["stimOn_times"], duration, pid
+                layout = ephys.PROBE_LAYOUTS[(spec.index + done_recordings + k) % len(ephys.PROBE_LAYOUTS)]
+                files += ephys.write_sortings(
+                    folder / "alf" / probe,
+                    rng,
+                    [seed, 3, spec.index, n_sessions, k],
+                    layout,
+                    (day + dt.timedelta(days=ephys.RERUN_DELAY)).isoformat(),
+                    traj=final,
+                    region_ids=region_ids,
+                    stim_on=trials["stimOn_times"],
+                    duration=duration,
+                    pid=pid,
                 )
                 records.append(
                     {
@@ -196,9 +191,9 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
                         "start_time": start_clock.isoformat(),
                         "end_time": end_clock.isoformat(),
                         "number": number,
-                        "task_protocol": PROTOCOL_NAMES[protocol],
+                        "task_protocol": task_protocol,
                         "lab": spec.lab,
-                        "location": rig,
+                        "location": rig_name,
                         "users": [spec.responsible_user],
                         "procedures": procedures,
                         "projects": ["iblpipe_demo"],
@@ -206,7 +201,7 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
                         "type": "Experiment",
                         "n_trials": int(trials["choice"].size),
                         "n_correct_trials": n_correct,
-                        "json": {"SESSION_START_DELAY_SEC": delay, "RIG_NAME": rig},
+                        "json": {"SESSION_START_DELAY_SEC": delay, "RIG_NAME": rig_name},
                     },
                 }
             )
@@ -234,7 +229,7 @@ def simulate_mouse(spec: MouseSpec, out: Path, seed: int, max_sessions: int | No
                     "subject": spec.nickname,
                     "date": day,
                     "number": number,
-                    "task_protocol": PROTOCOL_NAMES[protocol],
+                    "task_protocol": task_protocol,
                     "projects": "iblpipe_demo",
                 }
             )

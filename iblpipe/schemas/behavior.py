@@ -33,6 +33,7 @@ import pandas as pd
 from iblpipe.compute.psychometrics import RT_DEFINITION
 from iblpipe.errors import ConfigError, DataError
 from iblpipe.schemas import acquisition, columnar, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas.files import session_folder
 from iblpipe.schemas.frames import to_frame
 
 logger = logging.getLogger(__name__)
@@ -47,37 +48,6 @@ DEFAULT_PARAMS_NAME = "ibl_default"
 def params_hash(params: dict) -> uuid.UUID:
     """Content hash of a parameter set (key order does not matter)."""
     return uuid.UUID(hashlib.md5(json.dumps(params, sort_keys=True).encode()).hexdigest())
-
-
-def session_folder(key: dict) -> Path:
-    """The ALF session folder ``<root>/<lab>/Subjects/<subject>/<date>/<NNN>`` of one session."""
-    from iblpipe import settings
-    from iblpipe.sources.alf import require_root, session_path
-
-    row = (
-        ((acquisition.Session & key) * subject.Subject.proj("subject_nickname"))
-        .proj("session_lab", "subject_nickname", "session_start_time", "session_number")
-        .fetch1()
-    )
-    return session_path(
-        require_root(settings.data_root()),
-        row["session_lab"],
-        row["subject_nickname"],
-        row["session_start_time"].date(),
-        row["session_number"],
-    )
-
-
-def task_settings(folder: Path) -> tuple[str | None, float | None]:
-    """Rig name and start delay (s) from ``raw_behavior_data/_iblrig_taskSettings.raw.json``; Nones when absent."""
-    if not (folder / "raw_behavior_data" / "_iblrig_taskSettings.raw.json").exists():
-        return None, None
-    from ibllib.io.raw_data_loaders import load_settings
-
-    settings = load_settings(folder) or {}
-    rig = settings.get("RIG_NAME") or settings.get("PYBPOD_BOARD")
-    delay = settings.get("SESSION_DELAY_START", settings.get("SESSION_START_DELAY_SEC"))
-    return rig, (float(delay) if delay is not None else None)
 
 
 def _nulls(frame: pd.DataFrame) -> list[dict]:
@@ -157,20 +127,14 @@ class TrialSet(columnar.Imported):
         return (str(session_folder(key)),)
 
     def make_compute(self, key, folder):
-        from one.alf.exceptions import ALFObjectNotFound
-        from one.alf.io import load_object
-
         from iblpipe.compute.trials import trials_frame
+        from iblpipe.sources.trials import load_session_trials, task_settings
 
-        alf = Path(folder) / "alf"
+        trials, where = load_session_trials(folder)
         try:
-            trials = load_object(alf, "trials")
-        except ALFObjectNotFound:
-            raise DataError(f"{alf}/_ibl_trials.*: trials object not found") from None
-        try:
-            frame = trials_frame(trials, where=f"{alf}/_ibl_trials")
+            frame = trials_frame(trials, where=where)
         except ValueError as err:  # DataError already names the file and field
-            raise DataError(f"{alf}/_ibl_trials: {err}") from None
+            raise DataError(f"{where}: {err}") from None
         return frame, *task_settings(Path(folder))
 
     def make_insert(self, key, frame, rig_name, session_delay):

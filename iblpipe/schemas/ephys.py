@@ -11,7 +11,7 @@ from iblpipe.compute.psth import DEFAULT_BIN_SIZE, DEFAULT_POST_TIME, DEFAULT_PR
 from iblpipe.compute.units import IBL_LABEL_RULE, KS2_GOOD_RULE, content_hash
 from iblpipe.errors import DataError
 from iblpipe.schemas import acquisition, columnar, reference, subject  # noqa: F401  (named in table definitions)
-from iblpipe.schemas.frames import to_frame
+from iblpipe.schemas.units_query import DEFAULT_SORTING
 
 logger = logging.getLogger(__name__)
 
@@ -65,25 +65,28 @@ class ProbeTrajectory(columnar.Manual):
 # ---------------------------------------------------------------- clusters and units (issue 6)
 
 
-def probe_folder(key: dict) -> Path:
-    """The ALF folder ``<root>/<lab>/Subjects/<subject>/<date>/<NNN>/alf/<probe>`` of one insertion."""
-    from iblpipe import settings
-    from iblpipe.sources.alf import require_root
-    from iblpipe.sources.ephys import probe_path
+@schema
+class SortingParams(columnar.Lookup):
+    """One way of choosing a probe's spike sorting: a requested sorter and a latest revision (IBL's rules)."""
 
-    row = (
-        ((ProbeInsertion & key) * acquisition.Session * subject.Subject)
-        .proj("probe_name", "session_lab", "subject_nickname", "session_start_time", "session_number")
-        .fetch1()
-    )
-    return probe_path(
-        require_root(settings.data_root()),
-        row["session_lab"],
-        row["subject_nickname"],
-        row["session_start_time"].date(),
-        row["session_number"],
-        row["probe_name"],
-    )
+    definition = """
+    # which spike sorting to import; add a row to import another sorting next to the default
+    sorting_params : varchar(32)        # name, e.g. ibl_default
+    ---
+    spike_sorter = null : varchar(32)   # requested sorter folder, e.g. pykilosort; empty for alf/probe itself; null: IBL default
+    max_revision = null : varchar(32)   # (YYYY-MM-DD) latest revision considered; null: the latest on disk
+    sorting_description = "" : varchar(255)  # what the choice means
+    """
+
+    contents = [
+        {
+            "sorting_params": DEFAULT_SORTING,
+            "spike_sorter": None,
+            "max_revision": None,
+            "sorting_description": "SpikeSortingLoader default: iblsorter, then pykilosort, else the shortest "
+            "collection; latest revision",
+        }
+    ]
 
 
 @schema
@@ -91,13 +94,18 @@ class Clusters(columnar.Imported):
     """One spike sorting of one probe insertion, summarised from its ALF files."""
 
     definition = """
-    # clusters of an insertion, from alf/<probe>/spikes.* and clusters.*
+    # clusters of an insertion, from the spikes.* clusters.* channels.* of the sorting its SortingParams choose
     -> ProbeInsertion
+    -> SortingParams
     ---
+    spike_sorter : varchar(32)      # sorter folder read: iblsorter, pykilosort, a custom name; empty for alf/probe
+    revision : varchar(32)          # (YYYY-MM-DD) revision read, the newest of the sorting files; empty for none
+    collection : varchar(255)       # ALF collection read, e.g. alf/probe00/pykilosort
     n_clusters : int32              # (count) clusters of the sorting
     n_spikes : int64                # (count) spikes of all clusters
     recording_duration : float64    # (s) last minus first spike time of the probe; denominator of firing rates
-    has_regions : bool              # some cluster has a brain region (clusters.brainLocationIds_ccf_2017)
+    has_regions : bool              # some cluster has a brain region
+    region_source : varchar(16)     # channels (channels.brainLocationIds_ccf_2017 through clusters.channels), clusters, or empty: not aligned yet
     """
 
     class Cluster(columnar.Part):
@@ -111,10 +119,10 @@ class Clusters(columnar.Imported):
         cluster_uuid = null : uuid          # clusters.uuids
         depth : float32                     # (um) along the probe, from the tip
         channel : int16                     # (index) peak channel
-        amp_median : float32                # (V) geometric median of spikes.amps, as IBL
+        amp_median = null : float32         # (V) geometric median of spikes.amps, as IBL; null for a unit without spikes
         firing_rate : float32               # (Hz) n_spikes / recording_duration of the probe
         n_spikes : int32                    # (count) spikes of the unit
-        label : float32                     # (fraction) IBL criteria passed (clusters.metrics label); 1 = good
+        label = null : float32              # (fraction) IBL criteria passed (clusters.metrics label); 1 = good
         ks2_label = null : varchar(16)      # Kilosort label: good or mua
         contamination = null : float32      # (fraction) refractory-period contamination estimate
         contamination_alt = null : float32  # (fraction) alternative contamination estimate
@@ -129,42 +137,38 @@ class Clusters(columnar.Imported):
         """
 
     def make_fetch(self, key):
+        from iblpipe.schemas.files import probe_sorting
+
         reference.BrainRegion.ensure_loaded()  # a no-op after the first insertion of a fresh pipeline
-        return (str(probe_folder(key)),)
+        sorting = probe_sorting(key)
+        return str(sorting.session), sorting.collection, sorting.revision, sorting.sorter
 
-    def make_compute(self, key, folder):
-        from iblpipe.compute.units import cluster_table
-        from iblpipe.sources.ephys import load_clusters, load_spikes
+    def make_compute(self, key, session, collection, revision, sorter):
+        from iblpipe.schemas.files import read_sorting
+        from iblpipe.sources.locate import Located
 
-        spikes = load_spikes(folder, ("times", "clusters", "amps"))
-        clusters = load_clusters(folder)
-        try:
-            table = cluster_table(spikes["times"], spikes["clusters"], spikes["amps"], clusters)
-        except ValueError as err:
-            raise DataError(f"{folder}: {err}") from None
-        return (table,)
+        return read_sorting(Located(Path(session), collection, revision, sorter))
 
-    def make_insert(self, key, table):
-        units = table.units
-        ids = units["brain_region_id"].dropna().unique()
-        if len(ids):
-            known = (reference.BrainRegion & [{"brain_region_id": int(i)} for i in ids]).to_arrays("brain_region_id")
-            unknown = sorted(set(int(i) for i in ids) - set(int(i) for i in known))
-            if unknown:
-                raise DataError(
-                    f"{probe_folder(key) / 'clusters.brainLocationIds_ccf_2017.npy'}: region ids {unknown[:5]} "
-                    "(field brainLocationIds_ccf_2017) are not in the Allen CCF 2017 ontology"
-                )
+    def make_insert(self, key, sorting, table, region_source):
+        from iblpipe.schemas.files import check_regions
+
+        unit_rows = table.units
+        ids = unit_rows["brain_region_id"].dropna().unique()
+        check_regions(sorting, ids, region_source)
         self.insert1(
             dict(
                 key,
-                n_clusters=len(units),
+                spike_sorter=sorting.sorter,
+                revision=sorting.revision,
+                collection=sorting.collection,
+                n_clusters=len(unit_rows),
                 n_spikes=table.n_spikes,
                 recording_duration=table.recording_duration,
                 has_regions=bool(len(ids)),
+                region_source=region_source,
             )
         )
-        rows = units.assign(**key)
+        rows = unit_rows.assign(**key)
         rows = rows.astype(object).where(rows.notna(), None)
         self.Cluster.insert(rows.to_dict("records"))
 
@@ -228,15 +232,15 @@ class UnitQuality(columnar.Computed):
         from iblpipe.compute.units import RULE_METRICS, apply_rule
 
         criteria = (GoodUnitRule & key).fetch1("criteria")
-        units = (Clusters.Cluster & key).to_pandas().reset_index()
-        columns = [c for c in RULE_METRICS if c in units.columns]
-        verdict = apply_rule(units[["cluster_id", *columns]], criteria)
-        self.insert1(dict(key, n_units=len(units), n_good=int(verdict.is_good.sum())))
+        unit_rows = (Clusters.Cluster & key).to_pandas().reset_index()
+        columns = [c for c in RULE_METRICS if c in unit_rows.columns]
+        verdict = apply_rule(unit_rows[["cluster_id", *columns]], criteria)
+        self.insert1(dict(key, n_units=len(unit_rows), n_good=int(verdict.is_good.sum())))
         self.Unit.insert(
             pd.DataFrame(
                 {
-                    **{k: [v] * len(units) for k, v in key.items()},
-                    "cluster_id": units["cluster_id"].to_numpy(),
+                    **{k: [v] * len(unit_rows) for k, v in key.items()},
+                    "cluster_id": unit_rows["cluster_id"].to_numpy(),
                     "is_good": verdict.is_good,
                     "failed_criteria": verdict.failed,
                 }
@@ -281,11 +285,11 @@ class RegionRollup(columnar.Computed):
     def make(self, key):
         from iblpipe.compute.units import region_rollup
 
-        units = (Clusters.Cluster * UnitQuality.Unit & key).to_arrays("brain_region_id", "firing_rate", "is_good")
-        region_ids = pd.array(units[0], dtype="Int64")
+        unit_rows = (Clusters.Cluster * UnitQuality.Unit & key).to_arrays("brain_region_id", "firing_rate", "is_good")
+        region_ids = pd.array(unit_rows[0], dtype="Int64")
         present = sorted({int(i) for i in region_ids.dropna()})
         closure = (reference.BrainRegion.Ancestor & [{"brain_region_id": i} for i in present]).to_pandas()
-        rollup = region_rollup(region_ids, units[1], units[2], closure.reset_index())
+        rollup = region_rollup(region_ids, unit_rows[1], unit_rows[2], closure.reset_index())
         acronyms = (
             reference.BrainRegion & [{"brain_region_id": int(i)} for i in rollup["brain_region_id"]]
         ).to_pandas()
@@ -300,35 +304,8 @@ class RegionRollup(columnar.Computed):
 # needs a table's key to be its key source's key, so the per-region rows live in a Part).
 RegionUnits = RegionRollup.Region
 
-
-def units(acronym: str | None = None, *, rule_name: str = "ibl_label", good_only: bool = False) -> pd.DataFrame:
-    """Units in a region (or any descendant), with their verdict, region, session, subject and lab: one query.
-
-    ``acronym`` is case-sensitive (``CA`` covers CA1, CA2, CA3); None lists every unit that has a region
-    (units without one are left out). Built with ``frames.to_frame`` (5x faster than ``to_pandas``).
-    """
-    cluster = Clusters.Cluster * (UnitQuality.Unit & {"rule_name": rule_name})
-    if good_only:
-        cluster = cluster & {"is_good": 1}
-    if acronym is not None:
-        targets = (reference.BrainRegion & {"acronym": acronym}).proj(ancestor_id="brain_region_id")
-        cluster = cluster & (reference.BrainRegion.Ancestor & targets)
-    query = (
-        cluster
-        * reference.BrainRegion.proj("acronym", "brain_region_name")
-        * ProbeInsertion.proj("session_uuid", "probe_name")
-        * acquisition.Session.proj("subject_uuid", "session_lab", "session_start_time", "session_number")
-        * subject.Subject.proj("subject_nickname")
-    )
-    return to_frame(query, index=False)
-
-
-def unit_spikes(key: dict, attributes: tuple[str, ...] = ("times", "amps", "depths")) -> dict:
-    """Spikes of one unit (``probe_insertion_uuid``, ``cluster_id``), read on demand from its ALF folder."""
-    from iblpipe.sources.ephys import load_unit_spikes
-
-    cluster_id = int((Clusters.Cluster & key).fetch1("cluster_id"))
-    return load_unit_spikes(probe_folder(key), cluster_id, attributes)
+# Analyst helpers over these tables: ``ephys.units(acronym)``, ``ephys.unit_spikes(key)``.
+from iblpipe.schemas.units_query import unit_spikes, units  # noqa: E402, F401
 
 
 @schema
@@ -384,16 +361,23 @@ class TrialPSTH(columnar.Computed):
         """
 
     def make_fetch(self, key):
+        from iblpipe.schemas.files import imported_sorting
+
         good = (UnitQuality.Unit & key & {"is_good": 1}).to_arrays("cluster_id")
         params = (PsthParams & key).fetch1()
         window = tuple(float(params[k]) for k in ("pre_time", "post_time", "bin_size", "smoothing"))
-        return str(probe_folder(key)), tuple(int(i) for i in np.sort(good)), window
+        sorting = imported_sorting(key)
+        located = (str(sorting.session), sorting.collection, sorting.revision, sorting.sorter)
+        return located, tuple(int(i) for i in np.sort(good)), window
 
-    def make_compute(self, key, folder, good_ids, window):
+    def make_compute(self, key, located, good_ids, window):
         from iblpipe.compute.psth import trial_psth
         from iblpipe.sources.ephys import REQUIRED_TRIAL_EVENTS, load_spikes, load_trial_events
+        from iblpipe.sources.locate import Located, trials
 
-        alf = Path(folder).parent
+        folder = Located(Path(located[0]), *located[1:])
+        found = trials(folder.session)  # the active task's trials first
+        alf = found[0][1] if found else folder.session / "alf"
         events = load_trial_events(alf)
         n_trials = max(len(times) for times in events.values())
         if not good_ids:
@@ -416,7 +400,7 @@ class TrialPSTH(columnar.Computed):
                     smoothing=smoothing,
                 )
             except ValueError as err:
-                raise DataError(f"{alf}: event {event}: {err}") from None
+                raise DataError(f"{getattr(alf, 'folder', alf)}: event {event}: {err}") from None
             results.append((event, psth))
         return n_trials, results[0][1].bin_times, results
 

@@ -19,23 +19,44 @@ from iblpipe.sources import records as R
 logger = logging.getLogger(__name__)
 
 ONE_CACHE_KINDS = frozenset({"lab", "project", "subject", "session"})
+ONE_ID_COLUMNS = r"^e?id(_\d)?$"  # index columns of a ONE sessions table: id (2.x/3.x) or id_0, id_1 (1.x)
 
 
 def read_one_cache(cache_dir: str | os.PathLike) -> R.Snapshot:
     """Records derived from ``<cache_dir>/sessions.pqt``, checked (``records.finalize``)."""
+    sessions = load_sessions(cache_dir)
+    return from_sessions(sessions.to_dict("records"), source=f"one-cache:{cache_dir}")
+
+
+def load_sessions(cache_dir: str | os.PathLike):
+    """The sessions table of a ONE cache of any version, as ONE itself loads it (``one.alf.cache.load_tables``).
+
+    ONE 1.x tables (integer ``id_0, id_1`` uuid halves, a ``project`` column) and 2.x/3.x tables
+    (uuid strings) come out alike: one row per session with a string ``id``. A table without
+    ONE's metadata (written by plain pandas) is read and patched by ONE's ``patch_tables``.
+    """
     import pandas as pd
+    from one.alf.cache import load_tables, patch_tables
 
     path = Path(cache_dir) / "sessions.pqt"
+    if not path.exists():
+        raise SourceError(f"cannot read ONE cache table {path}: file not found")
     try:
-        sessions = pd.read_parquet(path)
-    except (OSError, ValueError) as err:
+        sessions = load_tables(Path(cache_dir), glob_pattern="sessions.pqt")["sessions"]
+        if sessions.empty:  # no ONE metadata: load_tables skipped it
+            sessions = pd.read_parquet(path)
+            ids = sorted(sessions.filter(regex=ONE_ID_COLUMNS).columns)
+            if isinstance(sessions.index, pd.RangeIndex) and ids:
+                sessions = sessions.set_index(ids)
+            sessions = patch_tables(sessions, name="sessions")
+    except (OSError, ValueError, KeyError) as err:
         raise SourceError(f"cannot read ONE cache table {path}: {err}") from None
     if sessions.index.name in ("id", "eid") or "id" not in sessions.columns:
         sessions = sessions.reset_index()
     missing = {"id", "lab", "subject", "date", "number"} - set(sessions.columns)
     if missing:
         raise SourceError(f"{path}: columns {sorted(missing)} missing (not a ONE sessions table)")
-    return from_sessions(sessions.to_dict("records"), source=f"one-cache:{cache_dir}")
+    return sessions.assign(id=sessions["id"].astype(str))
 
 
 def from_sessions(rows: list[dict], source: str = "one-cache") -> R.Snapshot:

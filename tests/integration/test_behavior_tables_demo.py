@@ -73,3 +73,32 @@ def test_demo_learning_curve_equals_ground_truth(demo):
         expected = {s.replace(" ", "_"): v["date"] for s, v in truth["first"].items()}
         expected.pop("habituation", None)
         assert {k: got.get(k) for k in expected} == expected, truth["nickname"]
+
+
+def test_demo_trials_equal_session_loader(demo):
+    """Every session, both trials layouts: the same trials as brainbox's SessionLoader.load_trials (local ONE)."""
+    import numpy as np
+    from brainbox.io.one import SessionLoader
+    from one.api import One
+
+    from iblpipe.compute.trials import ALF_NAMES
+    from iblpipe.schemas import acquisition, files
+
+    one = One(cache_dir=demo["root"], mode="local")
+    trials = behavior.fetch_trials().reset_index()
+    by_session = {uid: frame.sort_values("trial_id") for uid, frame in trials.groupby("session_uuid")}
+    sessions = acquisition.Session.keys()
+    assert len(sessions) == len(by_session) > 0
+    layouts = set()
+    for key in sessions:
+        session = files.session_folder(key)
+        loader = SessionLoader(one=one, session_path=session)  # by path: the demo's eids are uuid5
+        loader.load_trials()
+        theirs, ours = loader.trials, by_session[key["session_uuid"]]
+        assert len(ours) == len(theirs)
+        assert np.array_equal(ours["trial_start_time"], theirs["intervals_0"])
+        assert np.array_equal(ours["trial_end_time"], theirs["intervals_1"])
+        for column, attribute in ALF_NAMES.items():
+            assert np.array_equal(ours[column].astype(float), theirs[attribute].astype(float), equal_nan=True)
+        layouts.add((session / "alf" / "_ibl_trials.table.pqt").exists())
+    assert layouts == {True, False}  # table file and per-attribute files both present in the demo

@@ -18,7 +18,7 @@ from tests.ephys_data import write_probe, write_trials
 
 LAB, NICK = "ephyslab", "EPH001"
 GOOD = [("2024-01-10", 1, "probe00", 1), ("2024-01-10", 1, "probe01", 2), ("2024-01-11", 1, "probe00", 3)]
-NO_REGIONS = ("2024-01-11", 1, "probe01")  # no clusters.brainLocationIds_ccf_2017 (before histology)
+NO_REGIONS = ("2024-01-11", 1, "probe01")  # channels.* without brainLocationIds_ccf_2017 (before alignment)
 BAD = {
     "unknown_region": ("2024-01-12", 1, "probe00"),
     "short_depths": ("2024-01-12", 1, "probe01"),
@@ -69,7 +69,7 @@ def lab(prefix, tmp_path_factory):
     bad = write_probe(probe_path(root, LAB, NICK, *BAD["short_depths"]), seed=5)
     np.save(bad / "clusters.depths.npy", np.load(bad / "clusters.depths.npy")[:-1])
     write_probe(probe_path(root, LAB, NICK, *BAD["no_metrics"]), seed=6, metrics=False)
-    (write_probe(probe_path(root, LAB, NICK, *NO_REGIONS), seed=8) / "clusters.brainLocationIds_ccf_2017.npy").unlink()
+    write_probe(probe_path(root, LAB, NICK, *NO_REGIONS), seed=8, channels="unaligned", cluster_regions=False)
     write_trials(probe_path(root, LAB, NICK, *GOOD[0][:3]).parent, seed=7)  # session 1 only: session 2 has no trials
 
     result = ephys.Clusters.populate(suppress_errors=True)

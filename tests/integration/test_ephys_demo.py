@@ -6,14 +6,14 @@ Metadata comes from the demo's Alyx dump through the mirror; units from its ALF 
 from __future__ import annotations
 
 import os
+import types
 
 import numpy as np
 import pandas as pd
 import pytest
 from iblatlas.regions import BrainRegions
 
-from iblpipe.schemas import acquisition, ephys, reference, subject
-from iblpipe.sources.ephys import load_clusters
+from iblpipe.schemas import acquisition, ephys, files, reference
 
 MAX_INSERTIONS = 12  # (count) insertions of the demo lab this test populates, to stay fast
 
@@ -28,27 +28,17 @@ def demo(prefix, request):
     from iblpipe import mirror
     from iblpipe.sources.alyx_dump import read_dump
 
-    folders = {folder.parts[-7:-2] + (folder.name,): folder for folder in root.glob("*/Subjects/*/*/*/alf/probe*")}
-    if not folders:
+    if not list(root.glob("*/Subjects/*/*/*/alf/probe*")):
         pytest.skip(f"demo lab {root} has no alf/probe* folders")
     saved = os.environ.get("IBLPIPE_DATA_ROOT")
     os.environ["IBLPIPE_DATA_ROOT"] = str(root)
     reference.BrainRegion.load()
     assert not mirror.mirror(read_dump(root / "alyx_dump.json")).bad
-    keys = (ephys.ProbeInsertion * acquisition.Session * subject.Subject).to_dicts(order_by="probe_insertion_uuid")
+    keys = (ephys.ProbeInsertion * acquisition.Session).to_dicts(order_by="probe_insertion_uuid")
     keys = keys[:MAX_INSERTIONS]
-    rows = []
-    for k in keys:
-        date = k["session_start_time"].date().isoformat()
-        path_key = (
-            k["session_lab"],
-            "Subjects",
-            k["subject_nickname"],
-            date,
-            f"{k['session_number']:03d}",
-            k["probe_name"],
-        )
-        rows.append({"pid": k["probe_insertion_uuid"], "folder": folders[path_key]})  # every insertion has its folder
+    rows = [
+        {"pid": k["probe_insertion_uuid"], "session": files.session_folder(k), "probe": k["probe_name"]} for k in keys
+    ]
     restriction = [{"probe_insertion_uuid": k["probe_insertion_uuid"]} for k in keys]
     result = ephys.Clusters.populate(restriction, suppress_errors=True)
     ephys.UnitQuality.populate()
@@ -60,18 +50,49 @@ def demo(prefix, request):
         os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
-def test_demo_region_counts_equal_groupby_of_raw_alf(demo):
+def _ibl_units(one, atlas, row) -> tuple[dict, str, set[str]]:
+    """IBL's loader on the demo lab: merged clusters, the collection it chose, the revisions it read."""
+    from brainbox.io.one import SpikeSortingLoader
+
+    # by session path: ONE's eid2path takes only uuid4 eids, the demo's are uuid5 (iblpipe.sources.ids)
+    ssl = SpikeSortingLoader(one=one, session_path=row.session, pname=row.probe, atlas=atlas)
+    spikes, clusters, channels = ssl.load_spike_sorting()
+    merged = ssl.merge_clusters(spikes, clusters, channels)
+    return merged, ssl.collection, {f.revision or "" for f in ssl.files["spikes"] + ssl.files["clusters"]}
+
+
+def test_demo_units_equal_spike_sorting_loader(demo, demo_lab):
+    """Every insertion: same sorting, revision, units, region per unit and label as SpikeSortingLoader."""
+    from one.api import One
+
     assert demo["errors"] == []
+    one = One(cache_dir=demo_lab, mode="local")
+    atlas = types.SimpleNamespace(regions=BrainRegions())  # acronyms without building (downloading) a volume
+    layouts = set()
+    for r in demo["insertions"].itertuples():
+        merged, collection, revisions = _ibl_units(one, atlas, r)
+        key = {"probe_insertion_uuid": r.pid, "sorting_params": ephys.DEFAULT_SORTING}
+        row = (ephys.Clusters & key).fetch1()
+        assert row["collection"] == collection and {row["revision"]} == revisions
+        units = (ephys.Clusters.Cluster * reference.BrainRegion & key).to_pandas(order_by="cluster_id").reset_index()
+        assert len(units) == merged["channels"].size == row["n_clusters"]
+        assert (units["brain_region_id"].to_numpy() == merged["atlas_id"]).all()
+        assert (units["acronym"].to_numpy() == merged["acronym"]).all()
+        assert np.allclose(units["label"].astype(float), merged["label"], rtol=1e-5)
+        layouts.add((row["spike_sorter"], bool(row["revision"])))
+    assert {("", False), ("pykilosort", False), ("iblsorter", True)} <= layouts  # the demo mixes the layouts
+
+
+def test_demo_region_counts_equal_groupby_of_ibl_units(demo, demo_lab):
+    from one.api import One
+
+    one = One(cache_dir=demo_lab, mode="local")
     br = BrainRegions()
+    atlas = types.SimpleNamespace(regions=br)
     frames = []
     for r in demo["insertions"].itertuples():
-        clusters = load_clusters(r.folder)
-        regions = clusters.get("brainLocationIds_ccf_2017")
-        if regions is None:
-            continue
-        frames.append(
-            pd.DataFrame({"pid": r.pid, "region": regions, "good": clusters["metrics"]["label"].to_numpy() == 1})
-        )
+        merged = _ibl_units(one, atlas, r)[0]
+        frames.append(pd.DataFrame({"pid": r.pid, "region": merged["atlas_id"], "good": merged["label"] == 1}))
     raw = pd.concat(frames, ignore_index=True)
     acronyms = (ephys.Clusters.Cluster * reference.BrainRegion).to_pandas().reset_index()
     assert sorted(acronyms["acronym"]) == sorted(br.id2acronym(raw["region"].to_numpy()))

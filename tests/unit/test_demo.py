@@ -75,6 +75,8 @@ def test_same_seed_same_bytes_other_seed_other_lab(tmp_path):
 
 
 def test_one_loads_every_session_and_eids_are_the_shared_ids(one, demo_lab):
+    import one.alf.io as alfio
+
     sessions = one._cache["sessions"]
     assert len(sessions) > 50
     row = sessions.reset_index().iloc[0]
@@ -82,9 +84,12 @@ def test_one_loads_every_session_and_eids_are_the_shared_ids(one, demo_lab):
     assert eid == str(ids.session_uuid(row["lab"], row["subject"], row["date"], row["number"]))
     trials = one.load_object(eid, "trials")
     path = demo_lab / row["lab"] / "Subjects" / row["subject"] / str(row["date"]) / f"{row['number']:03d}" / "alf"
-    assert np.array_equal(trials["choice"], np.load(path / "_ibl_trials.choice.npy"))
+    assert np.array_equal(trials["choice"], alfio.load_object(path, "trials")["choice"])
     assert trials["intervals"].shape == (trials["choice"].size, 2)
-    assert set(one.list_datasets(eid)) >= {"alf/_ibl_trials.table.pqt", "alf/_ibl_trials.stimOn_times.npy"}
+    # the two trials layouts alternate: per-attribute files, then the table file
+    listed = [set(one.list_datasets(str(e))) for e in sessions.index[:20]]
+    assert any("alf/_ibl_trials.table.pqt" in d and "alf/_ibl_trials.choice.npy" not in d for d in listed)
+    assert any("alf/_ibl_trials.choice.npy" in d and "alf/_ibl_trials.table.pqt" not in d for d in listed)
     # the cache lists exactly the files on disk
     datasets = one._cache["datasets"].reset_index()
     on_disk = {p.relative_to(demo_lab).as_posix() for p in demo_lab.glob("*/Subjects/*/*/*/**/*") if p.is_file()}
@@ -184,20 +189,28 @@ def test_dump_uses_alyx_models_and_consistent_keys(dump, one):
 def test_probe_regions_are_allen_ids_along_the_track(demo_lab):
     from iblatlas.regions import BrainRegions
 
+    from iblpipe.sources.locate import spike_sorting
+
     br = BrainRegions()
-    probe = sorted(demo_lab.glob("*/Subjects/*/*/*/alf/probe00"))[0]
-    channels = np.load(probe / "channels.brainLocationIds_ccf_2017.npy")
-    clusters = np.load(probe / "clusters.brainLocationIds_ccf_2017.npy")
-    assert channels.shape == (384,)
-    assert np.isin(clusters, br.id).all() and np.isin(channels, br.id).all()
-    assert 3 <= np.unique(channels).size <= 20
-    metrics = pd.read_parquet(probe / "clusters.metrics.pqt")
-    n = np.load(probe / "clusters.depths.npy").size
-    assert list(metrics["cluster_id"]) == list(range(n))
-    assert set(np.unique(metrics["label"])) <= {0.0, 1 / 3, 2 / 3, 1.0} | set(np.round([1 / 3, 2 / 3], 6))
-    spikes = np.load(probe / "spikes.clusters.npy")
-    assert np.array_equal(np.bincount(spikes, minlength=n), metrics["spike_count"].to_numpy())
-    assert np.all(np.diff(np.load(probe / "spikes.times.npy")) >= 0)
+    probes = sorted(demo_lab.glob("*/Subjects/*/*/*/alf/probe*"))
+    chosen = [spike_sorting(p.parent.parent, p.name) for p in probes]
+    assert {c.sorter for c in chosen} == {"", "pykilosort", "iblsorter"}  # flat, pykilosort, iblsorter re-run
+    assert any(c.revision for c in chosen)
+    for located in chosen:
+        probe = located.files("channels")[0].parent
+        channels = np.load(probe / "channels.brainLocationIds_ccf_2017.npy")
+        assert channels.shape == (384,)
+        assert np.isin(channels, br.id).all() and 3 <= np.unique(channels).size <= 20
+        if (probe / "clusters.brainLocationIds_ccf_2017.npy").exists():  # the flat, older-lab layout
+            clusters = np.load(probe / "clusters.brainLocationIds_ccf_2017.npy")
+            assert np.array_equal(clusters, channels[np.load(probe / "clusters.channels.npy")])
+        metrics = pd.read_parquet(probe / "clusters.metrics.pqt")
+        n = np.load(probe / "clusters.depths.npy").size
+        assert list(metrics["cluster_id"]) == list(range(n))
+        assert set(np.unique(metrics["label"])) <= {0.0, 1 / 3, 2 / 3, 1.0} | set(np.round([1 / 3, 2 / 3], 6))
+        spikes = np.load(probe / "spikes.clusters.npy")
+        assert np.array_equal(np.bincount(spikes, minlength=n), metrics["spike_count"].to_numpy())
+        assert np.all(np.diff(np.load(probe / "spikes.times.npy")) >= 0)
 
 
 def _reference_statuses(root: Path, subject: dict) -> list[str]:
@@ -207,6 +220,7 @@ def _reference_statuses(root: Path, subject: dict) -> list[str]:
     """
     import one.alf.io as alfio
     from brainbox.behavior.training import get_training_status
+    from ibllib.pipes.training_status import get_data_collection
 
     from iblpipe.sources.alf import session_path
 
@@ -219,10 +233,11 @@ def _reference_statuses(root: Path, subject: dict) -> list[str]:
         if d["protocol"] == "habituation":
             statuses.append("habituation")
             continue
-        loaded[d["date"]] = [
-            alfio.load_object(session_path(root, subject["lab"], subject["nickname"], d["date"], k) / "alf", "trials")
-            for k in range(1, d["n_sessions"] + 1)
+        folders = [
+            session_path(root, subject["lab"], subject["nickname"], d["date"], k) for k in range(1, d["n_sessions"] + 1)
         ]
+        # ibllib's own choice of the trials collection (alf, or alf/task_01 of a chained iblrig 8 session)
+        loaded[d["date"]] = [alfio.load_object(f / get_data_collection(f)[1][0], "trials") for f in folders]
         window = [w for w in dates[max(0, i - 2) : i + 1] if w["protocol"] != "habituation"]
         trials = {
             w["date"]: {k: np.concatenate([t[k] for t in loaded[w["date"]]]) for k in loaded[w["date"]][0]}
@@ -306,3 +321,25 @@ def test_a_mouse_that_stops_progressing_is_culled(tmp_path):
     assert len(result.sessions) < 3 * STALL_SESSIONS
     subject = next(r for r in result.records if r["model"] == "subjects.subject")
     assert subject["fields"]["death_date"] is not None
+
+
+def test_chained_iblrig8_sessions_read_as_ibllib_reads_them(demo_lab):
+    """Passive + ephys chained on iblrig 8: description, v8 settings, trials in alf/task_01 (ibllib's own rules)."""
+    from ibllib.pipes.training_status import compute_session_duration_delay_location, get_data_collection
+
+    from iblpipe.sources import locate
+    from iblpipe.sources.trials import load_session_trials, task_settings
+
+    chained = sorted(p.parent for p in demo_lab.glob("*/Subjects/*/*/*/_ibl_experiment.description.yaml"))
+    assert chained
+    for session in chained:
+        tasks = locate.tasks(session)
+        assert [locate.is_passive(t.protocol) for t in tasks] == [True, False]
+        raw, alf = get_data_collection(session)
+        assert (raw, alf) == (["raw_task_data_01"], ["alf/task_01"])
+        trials, where = load_session_trials(session)
+        assert where == f"{session / 'alf/task_01'}/_ibl_trials"
+        rig, delay = task_settings(session)
+        _, their_delay, location = compute_session_duration_delay_location(session, collections=raw)
+        assert delay == their_delay and ("ephys" in rig) == (location == "ephys_rig") and location == "ephys_rig"
+        assert trials["choice"].size > 0
