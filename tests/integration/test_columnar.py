@@ -12,6 +12,7 @@ import pytest
 
 from iblpipe.schemas import acquisition, behavior, ephys, reference, subject
 from iblpipe.schemas.columnar import columnar_frame, datajoint_frame
+from iblpipe.schemas.units_query import DEFAULT_SORTING
 from iblpipe.sources import ids
 
 LAB = "colab"
@@ -78,9 +79,14 @@ def lab(prefix):
         ephys.ProbeInsertion.insert1(
             {"probe_insertion_uuid": pid, "session_uuid": _sid(nick, 0), "probe_name": "probe00"}
         )
+        sorting = {"probe_insertion_uuid": pid, "sorting_params": DEFAULT_SORTING}
         ephys.Clusters.insert1(
             {
-                "probe_insertion_uuid": pid,
+                **sorting,
+                "spike_sorter": "pykilosort",
+                "revision": "",
+                "collection": "alf/probe00/pykilosort",
+                "region_source": "",
                 "n_clusters": N_UNITS,
                 "n_spikes": 10**6,
                 "recording_duration": 3600.0,
@@ -91,7 +97,7 @@ def lab(prefix):
         values = lambda scale: rng.standard_normal(N_UNITS) * scale  # noqa: E731
         units = pd.DataFrame(
             {
-                "probe_insertion_uuid": pid,
+                **sorting,
                 "cluster_id": np.arange(N_UNITS),
                 "cluster_uuid": [None if i % 7 == 0 else uuid.uuid4() for i in range(N_UNITS)],
                 "depth": rng.uniform(0, 3840, N_UNITS),
