@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from iblpipe.errors import DataError
-from iblpipe.sources.alf import session_path
+from iblpipe.sources.alf import load_object, session_path
 from iblpipe.sources.locate import Located, object_of
 
 logger = logging.getLogger(__name__)
@@ -45,15 +45,13 @@ def _files(source, obj: str, attributes: tuple[str, ...]) -> tuple[Path, list[Pa
 
 
 def _load(source, obj: str, attributes: tuple[str, ...], required: tuple[str, ...]) -> dict:
-    """``one.alf.io.load_object`` restricted to ``attributes``; DataError naming the missing file."""
-    import one.alf.io as alfio
-
+    """``one.alf.io.load_object`` restricted to ``attributes``; DataError naming the missing or damaged file."""
     where, files = _files(source, obj, attributes)
     if not files:
         if not required:
             return {}
         raise DataError(f"{where}: no {obj}.* files (need {', '.join(f'{obj}.{a}' for a in required)})")
-    out = dict(alfio.load_object(files, obj, short_keys=True).items())
+    out = load_object(files, obj, short_keys=True)
     for attribute in required:
         if out.get(attribute) is None:
             raise DataError(f"{where / (obj + '.' + attribute)}: file missing or empty (field {obj}.{attribute})")
@@ -139,15 +137,13 @@ def load_trial_events(source: str | os.PathLike | Located) -> dict[str, np.ndarr
     Returns ``{event: times}`` for the events of ``TRIAL_EVENTS`` present;
     DataError naming the folder and field when a required one is missing.
     """
-    import one.alf.io as alfio
-
     path = source.folder if isinstance(source, Located) else Path(source)
     files = source.files("trials") if isinstance(source, Located) else []
     if not isinstance(source, Located) and path.is_dir():
         files = [f for f in path.iterdir() if f.is_file() and object_of(f.name) == "trials"]
     if not files:
         raise DataError(f"{path}: no trials files (_ibl_trials.table.pqt or _ibl_trials.*.npy)")
-    trials = alfio.load_object(files, "trials", short_keys=True)
+    trials = load_object(files, "trials", short_keys=True)
     events = {event: np.asarray(trials[attr], dtype=float) for event, attr in TRIAL_EVENTS.items() if attr in trials}
     for event in REQUIRED_TRIAL_EVENTS:
         if event not in events:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from iblpipe.errors import DataError
 from iblpipe.sources import locate
+from iblpipe.sources.alf import load_object
 from iblpipe.sources.locate import trials
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ def load_session_trials(session: str | os.PathLike) -> tuple[dict, str]:
     DataError
         Naming the folder: no trials files in any active task collection.
     """
-    import one.alf.io as alfio
-
     session = Path(session)
     found = [(task, located) for task, located in trials(session) if locate.is_choice_task(task)]
     if not found:
@@ -43,7 +42,7 @@ def load_session_trials(session: str | os.PathLike) -> tuple[dict, str]:
         logger.info("%s: several active tasks with trials; reading the first, %s", session, located.collection)
     files = [f for f in located.files("trials") if f.name.split(".")[1] not in SKIPPED_ATTRIBUTES]
     where = f"{located.folder}/_ibl_trials" + (f" (revision {located.revision})" if located.revision else "")
-    return dict(alfio.load_object(files, "trials").items()), where
+    return load_object(files, "trials"), where
 
 
 SETTINGS_FILE = "_iblrig_taskSettings.raw.json"
