@@ -7,6 +7,7 @@ The suite runs its own embedded MariaDB in ``<work>/home`` and its commands find
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -142,9 +143,21 @@ def kill_server(lab: Lab) -> int | None:
 # ---------------------------------------------------------------- table contents
 
 
-def _connect(lab: Lab):
+@contextlib.contextmanager
+def _cursor(lab: Lab):
+    """A cursor on the suite's server (started if needed), closed with its connection afterwards."""
     info = lab.server()
-    return pymysql.connect(host=info.host, port=info.port, user=info.user, password=info.password)
+    conn = pymysql.connect(host=info.host, port=info.port, user=info.user, password=info.password)
+    try:
+        with conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+def _like(prefix: str) -> str:
+    """A LIKE pattern for the databases of ``prefix`` (``_`` taken literally)."""
+    return prefix.replace("_", r"\_") + "%"
 
 
 def checksums(lab: Lab, prefix: str, *, manual_only: bool = False) -> dict[str, tuple[int, int, int]]:
@@ -153,30 +166,23 @@ def checksums(lab: Lab, prefix: str, *, manual_only: bool = False) -> dict[str, 
     Jobs and other DataJoint bookkeeping tables (``~...``) are left out, and so is ``mirror.IngestRun``
     (when, not what). ``manual_only``: only the mirrored tables (Manual, Lookup), for ingest cases.
     """
-    conn = _connect(lab)
     out = {}
-    try:
-        with conn.cursor() as cur:
+    with _cursor(lab) as cur:
+        cur.execute(
+            "SELECT table_schema, table_name, GROUP_CONCAT(column_name ORDER BY ordinal_position SEPARATOR ',') "
+            "FROM information_schema.columns WHERE table_schema LIKE %s GROUP BY table_schema, table_name",
+            (_like(prefix),),
+        )
+        for schema, table, columns in sorted(cur.fetchall()):
+            if table.startswith("~") or table in UNTRACKED or (manual_only and table.startswith("_")):
+                continue
+            row = ", ".join(f"COALESCE(`{c}`, '<null>')" for c in columns.split(","))
+            crc = f"CRC32(CONCAT_WS('|', {row}))"
             cur.execute(
-                "SELECT table_schema, table_name, GROUP_CONCAT(column_name ORDER BY ordinal_position SEPARATOR ',') "
-                "FROM information_schema.columns WHERE table_schema LIKE %s GROUP BY table_schema, table_name",
-                (prefix.replace("_", r"\_") + "%",),
+                f"SELECT COUNT(*), COALESCE(BIT_XOR({crc}), 0), COALESCE(SUM({crc}), 0) FROM `{schema}`.`{table}`"
             )
-            tables = cur.fetchall()
-            for schema, table, columns in sorted(tables):
-                if table.startswith("~") or table in UNTRACKED:
-                    continue
-                if manual_only and table.startswith("_"):
-                    continue
-                row = ", ".join(f"COALESCE(`{c}`, '<null>')" for c in columns.split(","))
-                crc = f"CRC32(CONCAT_WS('|', {row}))"
-                cur.execute(
-                    f"SELECT COUNT(*), COALESCE(BIT_XOR({crc}), 0), COALESCE(SUM({crc}), 0) FROM `{schema}`.`{table}`"
-                )
-                n, xor, total = cur.fetchone()
-                out[f"{schema.removeprefix(prefix)}.{table}"] = (int(n), int(xor), int(total))
-    finally:
-        conn.close()
+            n, xor, total = cur.fetchone()
+            out[f"{schema.removeprefix(prefix)}.{table}"] = (int(n), int(xor), int(total))
     return out
 
 
@@ -198,37 +204,29 @@ def compare(reference: dict, found: dict) -> dict:
 
 def leftover_jobs(lab: Lab, prefix: str) -> dict[str, int]:
     """Jobs still 'error' or 'reserved' in any jobs table of ``prefix`` (none after a clean run)."""
-    conn = _connect(lab)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_schema LIKE %s AND table_name LIKE '~~%%'",
-                (prefix.replace("_", r"\_") + "%",),
-            )
-            counts = Counter()
-            for schema, table in cur.fetchall():
-                cur.execute(f"SELECT status, COUNT(*) FROM `{schema}`.`{table}` GROUP BY status")
-                for status, n in cur.fetchall():
-                    if status in ("error", "reserved"):
-                        counts[status] += int(n)
-    finally:
-        conn.close()
+    counts = Counter()
+    with _cursor(lab) as cur:
+        cur.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema LIKE %s AND table_name LIKE '~~%%'",
+            (_like(prefix),),
+        )
+        for schema, table in cur.fetchall():
+            cur.execute(f"SELECT status, COUNT(*) FROM `{schema}`.`{table}` GROUP BY status")
+            for status, n in cur.fetchall():
+                if status in ("error", "reserved"):
+                    counts[status] += int(n)
     return {"error": counts["error"], "reserved": counts["reserved"]}
 
 
 def drop_prefix(lab: Lab, prefix: str) -> None:
     """Drop every database of ``prefix`` (a case starts from nothing)."""
-    conn = _connect(lab)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW DATABASES LIKE %s", (prefix.replace("_", r"\_") + "%",))
-            names = [r[0] for r in cur.fetchall()]
-            cur.execute("SET FOREIGN_KEY_CHECKS = 0")
-            for name in names:
-                cur.execute(f"DROP DATABASE `{name}`")
-    finally:
-        conn.close()
+    with _cursor(lab) as cur:
+        cur.execute("SHOW DATABASES LIKE %s", (_like(prefix),))
+        names = [r[0] for r in cur.fetchall()]
+        cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+        for name in names:
+            cur.execute(f"DROP DATABASE `{name}`")
 
 
 def first_line(text: str) -> str:
