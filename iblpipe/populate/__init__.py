@@ -24,175 +24,33 @@ import os
 import signal
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from iblpipe.errors import ConfigError
 from iblpipe.populate import vanished
+from iblpipe.populate.selection import (  # noqa: F401  (the package's API)
+    RESTRICT_KEYS,
+    auto_tables,
+    parse_restriction,
+    restriction_for,
+    select_tables,
+    sessions_matching,
+    table_label,
+)
+from iblpipe.populate.transient import (  # noqa: F401  (the package's API)
+    DEFAULT_TRANSIENT_BUDGET_S,
+    TRANSIENT_BACKOFF_S,
+    TRANSIENT_CODES,
+    TransientFailure,
+    _message,
+    is_transient,
+    retry_transient,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STALE_TIMEOUT_S = 3600  # (s) a reservation older than this belongs to a dead worker and is redone
-TRANSIENT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)  # (s) waits between retries of a transient failure, then 60 s each
-DEFAULT_TRANSIENT_BUDGET_S = 600  # (s) how long one key may keep failing transiently before the worker gives up
-# MySQL/MariaDB error codes of failures that go away by themselves.
-TRANSIENT_CODES = {
-    1053: "server shutdown in progress",
-    1205: "lock wait timeout",
-    1213: "deadlock",
-    1927: "connection killed",
-    2003: "cannot connect",
-    2006: "server has gone away",
-    2013: "lost connection during query",
-    2014: "commands out of sync",
-    2055: "lost connection",
-}
-# Exception classes that always mean the link broke (ServerUnreachable: our own "connection refused or timed out").
-TRANSIENT_NAMES = ("LostConnectionError", "InterfaceError", "ServerUnreachable")
-
-
-def is_transient(error: BaseException | str) -> bool:
-    """True for a failure that retrying can cure: lost connection, server restart, deadlock, lock wait timeout.
-
-    An exception is judged by its class and MySQL error code, through its cause chain; a message
-    (a string) by the codes and class names in it.
-    """
-    if isinstance(error, str):
-        return any(
-            f"({code}," in error or f"({code} " in error or f"Error {code}" in error for code in TRANSIENT_CODES
-        ) or any(name in error for name in TRANSIENT_NAMES)
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if type(error).__name__ in TRANSIENT_NAMES:
-            return True
-        if error.args and isinstance(error.args[0], int) and error.args[0] in TRANSIENT_CODES:
-            return True
-        if isinstance(error, ConnectionError | BrokenPipeError):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
-# ---------------------------------------------------------------- which tables
-
-
-def auto_tables() -> list:
-    """Every auto-populated master table, in pipeline order: schema modules in order, tables as defined.
-
-    That order is a valid dependency order (a table is declared after the tables it references) and also
-    honours key sources that read a table defined before them (``LearningCurve`` needs ``TrainingStatus``).
-    """
-    import datajoint as dj
-
-    from iblpipe import schemas
-
-    return [
-        obj
-        for mod in schemas.modules()
-        for obj in vars(mod).values()
-        if isinstance(obj, type)
-        and issubclass(obj, dj.Imported | dj.Computed)
-        and not issubclass(obj, dj.Part)
-        and obj.__module__ == mod.__name__
-    ]
-
-
-def table_label(table) -> str:
-    """``schema.Table`` as users write it (``behavior.Trials``), for a table class or instance."""
-    cls = table if isinstance(table, type) else type(table)
-    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
-
-
-def select_tables(selection: str | None) -> list:
-    """The tables named by ``--tables``: ``all`` (default), schema names, ``schema.Table`` or ``Table``, comma-separated.
-
-    Returned in dependency order whatever the order given. Unknown names raise ConfigError listing the valid ones.
-    """
-    tables = auto_tables()
-    words = [w.strip() for w in (selection or "all").split(",") if w.strip()]
-    if not words or "all" in words:
-        return tables
-    chosen = set()
-    for word in words:
-        hits = [
-            t
-            for t in tables
-            if word in (table_label(t), t.__name__, table_label(t).split(".")[0])
-            or word.lower() == table_label(t).lower()
-        ]
-        if not hits:
-            valid = sorted({table_label(t).split(".")[0] for t in tables} | {table_label(t) for t in tables})
-            raise ConfigError(f"--tables: unknown table or schema {word!r}; choose from all, {', '.join(valid)}")
-        chosen.update(hits)
-    return [t for t in tables if t in chosen]
-
-
-# ---------------------------------------------------------------- restrictions
-
-RESTRICT_KEYS = ("subject", "lab", "session")  # --restrict subject=NICK, lab=NAME, session=UUID
-
-
-def parse_restriction(text: str | None) -> dict[str, str]:
-    """``"subject=KS014,lab=cortexlab"`` -> ``{"subject": "KS014", "lab": "cortexlab"}``; bad input raises ConfigError."""
-    if not text:
-        return {}
-    out = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not value or name not in RESTRICT_KEYS:
-            raise ConfigError(
-                f"--restrict {text!r}: expected NAME=VALUE[,NAME=VALUE] with NAME one of {', '.join(RESTRICT_KEYS)}"
-            )
-        if name == "session":
-            try:
-                value = str(uuid.UUID(value))
-            except ValueError:
-                raise ConfigError(
-                    f"--restrict session={value!r}: not a session uuid (ONE eid), e.g. "
-                    "session=3b4e0e45-6fae-4f6c-a4c9-2b1cfa9a4b0d"
-                ) from None
-        out[name] = value
-    return out
-
-
-def sessions_matching(restrict: dict[str, str]):
-    """The sessions (``session_uuid, subject_uuid, session_lab``) selected by ``parse_restriction`` output."""
-    from iblpipe.schemas import acquisition, subject
-
-    sessions = acquisition.Session.proj("subject_uuid", "session_lab")
-    if "session" in restrict:
-        sessions &= {"session_uuid": restrict["session"]}
-    if "lab" in restrict:
-        sessions &= {"session_lab": restrict["lab"]}
-    if "subject" in restrict:
-        sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
-    return sessions
-
-
-def restriction_for(table, restrict: dict[str, str]):
-    """The restriction of ``table``'s key source matching ``restrict`` (None = everything).
-
-    Each table's key source holds a session, a probe insertion or a subject; the
-    user's subject/lab/session condition is turned into the matching set of those.
-    """
-    if not restrict:
-        return None
-    from iblpipe.schemas import ephys, subject
-
-    sessions = sessions_matching(restrict)
-    heading = table.key_source.heading.names
-    if "session_uuid" in heading:
-        return sessions.proj()
-    if "probe_insertion_uuid" in heading:
-        return (ephys.ProbeInsertion & sessions).proj()
-    if "subject_uuid" in heading:
-        return subject.Subject.proj() & sessions
-    raise ConfigError(f"--restrict cannot select keys of {table_label(table)} (no session, insertion or subject)")
-
-
 # ---------------------------------------------------------------- the worker
 
 
@@ -225,10 +83,6 @@ class RunReport:
     @property
     def ok(self) -> bool:
         return not self.errors and not self.gave_up
-
-
-class TransientFailure(Exception):
-    """A transient failure outlasted the retry budget (the key stays pending)."""
 
 
 class Worker:
@@ -432,74 +286,6 @@ class Worker:
             if found[0]["host"] == self.host:
                 jobs.update1({**pk, "status": "pending", "error_message": ""})
                 logger.debug("requeued %s (was %s)", _short(pk), found[0]["status"])
-
-
-def retry_transient(
-    func: Callable,
-    *,
-    what: str,
-    budget: float = DEFAULT_TRANSIENT_BUDGET_S,
-    then: str = "giving up",
-    sleep: Callable[[float], None] = time.sleep,
-    on_retry: Callable[[], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    reconnect: bool = True,
-):
-    """Call ``func(retry)``; a transient failure is retried with backoff for up to ``budget`` seconds.
-
-    Before each retry the embedded server is restarted if it died (``connection.revive_embedded``) and,
-    with ``reconnect``, DataJoint's connection is reopened. Other errors propagate at once; a transient
-    failure that outlasts the budget raises ``TransientFailure`` (its message ends with ``then``).
-    """
-    start = time.monotonic()
-    attempt = 0
-    while True:
-        try:
-            return func(attempt > 0)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            elapsed = time.monotonic() - start
-            if elapsed >= budget or should_stop():
-                raise TransientFailure(
-                    f"{what} kept failing transiently for {elapsed:.0f} s ({_message(exc)}); {then}"
-                ) from exc
-            wait = TRANSIENT_BACKOFF_S[min(attempt, len(TRANSIENT_BACKOFF_S) - 1)]
-            if on_retry is not None:
-                on_retry()
-            logger.warning("%s failed transiently (%s); retrying in %d s", what, _message(exc), wait)
-            sleep(wait)
-            _revive_server()
-            if reconnect:
-                _reconnect()
-            attempt += 1
-
-
-def _revive_server() -> None:
-    """Restart the embedded server if this process uses it and it died (never a configured DJ_HOST server)."""
-    from iblpipe.connection import revive_embedded
-
-    try:
-        revive_embedded()
-    except Exception as exc:  # a failed restart is one more transient failure; the next attempt tries again
-        logger.warning("restarting the embedded MariaDB failed: %s", _message(exc))
-
-
-def _reconnect() -> None:
-    """Reopen the DataJoint connection when it is closed; failures are left to the next attempt."""
-    import datajoint as dj
-
-    with contextlib.suppress(Exception):
-        conn = dj.conn()
-        if not conn.is_connected:
-            conn.connect()
-
-
-def _message(error: BaseException | str) -> str:
-    if isinstance(error, BaseException):
-        text = str(error)
-        return f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return str(error)
 
 
 def _short(key: dict) -> str:

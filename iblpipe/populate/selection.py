@@ -1,0 +1,120 @@
+"""Which tables a worker runs (``--tables``) and which of their keys (``--restrict``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from iblpipe.errors import ConfigError
+
+
+def auto_tables() -> list:
+    """Every auto-populated master table, in pipeline order: schema modules in order, tables as defined.
+
+    That order is a valid dependency order (a table is declared after the tables it references) and also
+    honours key sources that read a table defined before them (``LearningCurve`` needs ``TrainingStatus``).
+    """
+    import datajoint as dj
+
+    from iblpipe import schemas
+
+    return [
+        obj
+        for mod in schemas.modules()
+        for obj in vars(mod).values()
+        if isinstance(obj, type)
+        and issubclass(obj, dj.Imported | dj.Computed)
+        and not issubclass(obj, dj.Part)
+        and obj.__module__ == mod.__name__
+    ]
+
+
+def table_label(table) -> str:
+    """``schema.Table`` as users write it (``behavior.Trials``), for a table class or instance."""
+    cls = table if isinstance(table, type) else type(table)
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+
+
+def select_tables(selection: str | None) -> list:
+    """The tables named by ``--tables``: ``all`` (default), schema names, ``schema.Table`` or ``Table``, comma-separated.
+
+    Returned in dependency order whatever the order given. Unknown names raise ConfigError listing the valid ones.
+    """
+    tables = auto_tables()
+    words = [w.strip() for w in (selection or "all").split(",") if w.strip()]
+    if not words or "all" in words:
+        return tables
+    chosen = set()
+    for word in words:
+        hits = [
+            t
+            for t in tables
+            if word in (table_label(t), t.__name__, table_label(t).split(".")[0])
+            or word.lower() == table_label(t).lower()
+        ]
+        if not hits:
+            valid = sorted({table_label(t).split(".")[0] for t in tables} | {table_label(t) for t in tables})
+            raise ConfigError(f"--tables: unknown table or schema {word!r}; choose from all, {', '.join(valid)}")
+        chosen.update(hits)
+    return [t for t in tables if t in chosen]
+
+
+RESTRICT_KEYS = ("subject", "lab", "session")  # --restrict subject=NICK, lab=NAME, session=UUID
+
+
+def parse_restriction(text: str | None) -> dict[str, str]:
+    """``"subject=KS014,lab=cortexlab"`` -> ``{"subject": "KS014", "lab": "cortexlab"}``; bad input raises ConfigError."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not value or name not in RESTRICT_KEYS:
+            raise ConfigError(
+                f"--restrict {text!r}: expected NAME=VALUE[,NAME=VALUE] with NAME one of {', '.join(RESTRICT_KEYS)}"
+            )
+        if name == "session":
+            try:
+                value = str(uuid.UUID(value))
+            except ValueError:
+                raise ConfigError(
+                    f"--restrict session={value!r}: not a session uuid (ONE eid), e.g. "
+                    "session=3b4e0e45-6fae-4f6c-a4c9-2b1cfa9a4b0d"
+                ) from None
+        out[name] = value
+    return out
+
+
+def sessions_matching(restrict: dict[str, str]):
+    """The sessions (``session_uuid, subject_uuid, session_lab``) selected by ``parse_restriction`` output."""
+    from iblpipe.schemas import acquisition, subject
+
+    sessions = acquisition.Session.proj("subject_uuid", "session_lab")
+    if "session" in restrict:
+        sessions &= {"session_uuid": restrict["session"]}
+    if "lab" in restrict:
+        sessions &= {"session_lab": restrict["lab"]}
+    if "subject" in restrict:
+        sessions &= subject.Subject & {"subject_nickname": restrict["subject"]}
+    return sessions
+
+
+def restriction_for(table, restrict: dict[str, str]):
+    """The restriction of ``table``'s key source matching ``restrict`` (None = everything).
+
+    Each table's key source holds a session, a probe insertion or a subject; the
+    user's subject/lab/session condition is turned into the matching set of those.
+    """
+    if not restrict:
+        return None
+    from iblpipe.schemas import ephys, subject
+
+    sessions = sessions_matching(restrict)
+    heading = table.key_source.heading.names
+    if "session_uuid" in heading:
+        return sessions.proj()
+    if "probe_insertion_uuid" in heading:
+        return (ephys.ProbeInsertion & sessions).proj()
+    if "subject_uuid" in heading:
+        return subject.Subject.proj() & sessions
+    raise ConfigError(f"--restrict cannot select keys of {table_label(table)} (no session, insertion or subject)")
