@@ -32,12 +32,14 @@ WORKER_KILL_DELAY_S = (0.5, 6.0)  # (s) a populate worker is killed this long af
 SERVER_KILL_GAP_S = (1.0, 5.0)  # (s) between the work resuming and the next server kill (uniform)
 STARTUP_KILL_DELAY_S = (0.1, 1.5)  # (s) the server is killed this long after `populate --processes 2` started
 RESUME_TIMEOUT_S = 300  # (s) a case waits this long for the work to resume before it says it did not
-STALE_S = "1"  # (s) the clean run's --stale-timeout: the killed workers' reservations are redone
+STALE_S = 1.0  # (s) the clean run's --stale-timeout: the killed workers' reservations are redone
+# (s) wait after the last kill, so that its reservation is older than STALE_S when the clean run looks
+STALE_WAIT_S = STALE_S + 1.0
 
 
 def clean_populate(lab: Lab, prefix: str, log: Path) -> int:
     """``populate`` once more with a short stale timeout (the killed workers' keys are redone)."""
-    run = iblpipe(lab, prefix, "populate", "--no-progress", "--log-keys", "--stale-timeout", STALE_S)
+    run = iblpipe(lab, prefix, "populate", "--no-progress", "--log-keys", "--stale-timeout", str(STALE_S))
     log.write_text(run.stderr)
     return run.returncode
 
@@ -59,6 +61,9 @@ def worker_kills(lab: Lab, reference: dict, work: Path, kills: int, rng: random.
         killed_busy += worker.running()
         worker.kill()
         logs.append(log)
+    # A reservation younger than the stale timeout belongs, as far as any worker can tell, to a live worker:
+    # the clean run would leave it (and its subject's histories) undone. Let the last one age first.
+    time.sleep(STALE_WAIT_S)
     final = work / "worker-kill-final.log"
     rc = clean_populate(lab, prefix, final)
     made = made_keys(*logs, final)
