@@ -231,6 +231,7 @@ def _start_locked(home: Path | None, paths: dict[str, Path]) -> ServerInfo:
         if _can_login(info, timeout=5):
             logger.debug("embedded MariaDB already running (pid %d, port %d)", info.pid, info.port)
             return info
+    if info is not None and _pid_alive(info.pid):  # still there after the failed login: it hangs
         raise DbServerError(
             f"embedded MariaDB pid {info.pid} is running but does not answer on 127.0.0.1:{info.port}; "
             f"stop it with `iblpipe db stop` or see {paths['log']}"
