@@ -22,6 +22,7 @@ from iblpipe.errors import IblpipeError
 from iblpipe.mirror_report import Report
 from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.schemas import mirror as bookkeeping
+from iblpipe.schemas.djinternals import is_auto_populated, master_of, schema_table_label
 from iblpipe.sources import records as R
 
 logger = logging.getLogger(__name__)
@@ -306,10 +307,10 @@ def _delete(kind: str, keys: list[str], report: Report) -> None:
     for batch in _batches(keys):
         expr = table & [_typed_key(kind, k) for k in batch]
         for ft in dj.Diagram.cascade(expr):
-            if _is_computed(ft.table_name):
+            if is_auto_populated(ft.table_name):
                 n = len(ft)
                 if n:
-                    report.invalidated[_short(ft.full_table_name)] += n
+                    report.invalidated[schema_table_label(ft.full_table_name)] += n
                     logger.info("deleting %d rows of %s downstream of deleted %s", n, ft.full_table_name, kind)
         expr.delete(transaction=False, prompt=False, part_integrity="cascade")
     logger.info("deleted %d %s records (cascade)", len(keys), kind)
@@ -325,8 +326,8 @@ def invalidate(expr, report: Report | None = None, reason: str = "") -> Counter:
     counts = Counter()
     seeds = []
     for ft in dj.Diagram.cascade(expr):
-        if _is_computed(ft.table_name) and len(ft):
-            name = _master_of(ft.full_table_name) or ft.full_table_name
+        if is_auto_populated(ft.table_name) and len(ft):
+            name = master_of(ft.full_table_name) or ft.full_table_name
             target = dj.FreeTable(ft.connection, name)
             seeds.append((name, ft.proj(*target.primary_key).keys()))
     for name, keys in seeds:
@@ -334,33 +335,15 @@ def invalidate(expr, report: Report | None = None, reason: str = "") -> Counter:
         if not len(seed):
             continue  # already deleted with an earlier seed
         for ft in reversed(dj.Diagram.cascade(seed)):
-            if _is_computed(ft.table_name):
+            if is_auto_populated(ft.table_name):
                 n = ft.delete_quick(get_count=True)
                 if n:
-                    counts[_short(ft.full_table_name)] += n
+                    counts[schema_table_label(ft.full_table_name)] += n
     for name, n in sorted(counts.items()):
         logger.info("invalidated %d rows of %s (%s)", n, name, reason)
     if report is not None:
         report.invalidated.update(counts)
     return counts
-
-
-def _is_computed(table_name: str) -> bool:
-    """Imported and Computed tables (and their Parts) have names starting with an underscore."""
-    return table_name.strip("`").startswith("_")
-
-
-def _master_of(full_table_name: str) -> str | None:
-    db, name = (s.strip("`") for s in full_table_name.split("."))
-    bare = name.lstrip("_")
-    if "__" not in bare:
-        return None
-    return f"`{db}`.`{name[: len(name) - len(bare)] + bare.split('__')[0]}`"
-
-
-def _short(full_table_name: str) -> str:
-    db, name = (s.strip("`") for s in full_table_name.split("."))
-    return f"{db.rsplit('_', 1)[-1]}.{name}"
 
 
 def _ensure_water_types(p: Plan) -> None:

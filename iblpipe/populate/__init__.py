@@ -47,6 +47,7 @@ from iblpipe.populate.transient import (  # noqa: F401  (the package's API)
     is_transient,
     retry_transient,
 )
+from iblpipe.schemas.djinternals import populate_one
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class Worker:
             # DataJoint's populate() would install its own SIGTERM handler that aborts the make and records an
             # error; its per-key step (reserve, make in a transaction, complete or record the error) leaves ours
             # in place, so SIGTERM lets the key finish. Pinned by datajoint<3 and tests/integration/test_workers.
-            status = table._populate1(key, table.jobs, suppress_errors=True, return_exception_objects=True)
+            status = populate_one(table, key)
             if isinstance(status, tuple):
                 error = status[1]
                 if is_transient(error):

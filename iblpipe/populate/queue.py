@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
+from iblpipe.schemas.djinternals import jobs_if_declared
+
 logger = logging.getLogger(__name__)
 
 JOB_STATUSES = ("pending", "reserved", "error", "ignore")
@@ -34,14 +36,6 @@ class TableStatus:
         return asdict(self)
 
 
-def _jobs_if_declared(table):
-    """The table's jobs table, or None when no worker has created it yet (never creates one)."""
-    from datajoint.jobs import Job
-
-    jobs = Job(table)
-    return jobs if jobs.is_declared else None
-
-
 def table_status(table_class) -> TableStatus:
     """Rows, to-do keys and job counts of one table (auto-populated or not)."""
     import datajoint as dj
@@ -54,7 +48,7 @@ def table_status(table_class) -> TableStatus:
     if not auto:
         return status
     status.todo = len(table.key_source - table.proj())
-    jobs = _jobs_if_declared(table)
+    jobs = jobs_if_declared(table)
     if jobs is None:
         return status
     counts = jobs.progress()
@@ -74,19 +68,10 @@ def table_status(table_class) -> TableStatus:
 
 def pipeline_status() -> list[TableStatus]:
     """Every table of every activated schema module, in pipeline order."""
-    import datajoint as dj
 
     from iblpipe import schemas
 
-    return [
-        table_status(obj)
-        for mod in schemas.modules()
-        for obj in vars(mod).values()
-        if isinstance(obj, type)
-        and issubclass(obj, dj.Table)
-        and not issubclass(obj, dj.Part)
-        and obj.__module__ == mod.__name__
-    ]
+    return [table_status(t) for mod in schemas.modules() for t in schemas.tables(mod)]
 
 
 @dataclass(frozen=True)
@@ -108,7 +93,7 @@ def failed_keys(tables: list, *, include_ignored: bool = False) -> list[FailedKe
 
     out = []
     for table_class in tables:
-        jobs = _jobs_if_declared(table_class())
+        jobs = jobs_if_declared(table_class())
         if jobs is None:
             continue
         query = jobs & ("status in ('error', 'ignore')" if include_ignored else "status = 'error'")

@@ -17,21 +17,14 @@ def auto_tables() -> list:
 
     from iblpipe import schemas
 
-    return [
-        obj
-        for mod in schemas.modules()
-        for obj in vars(mod).values()
-        if isinstance(obj, type)
-        and issubclass(obj, dj.Imported | dj.Computed)
-        and not issubclass(obj, dj.Part)
-        and obj.__module__ == mod.__name__
-    ]
+    return [t for mod in schemas.modules() for t in schemas.tables(mod) if issubclass(t, dj.Imported | dj.Computed)]
 
 
 def table_label(table) -> str:
     """``schema.Table`` as users write it (``behavior.Trials``), for a table class or instance."""
-    cls = table if isinstance(table, type) else type(table)
-    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+    from iblpipe import schemas
+
+    return schemas.table_label(table)
 
 
 def select_tables(selection: str | None) -> list:

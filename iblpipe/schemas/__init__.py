@@ -20,6 +20,20 @@ def modules() -> list:
     return [importlib.import_module(f"iblpipe.schemas.{name}") for name in MODULE_NAMES]
 
 
+def tables(module) -> list[type]:
+    """The master table classes a schema module declares (not those it imports), in dependency order."""
+    from iblpipe.schemas.djinternals import declared_tables
+
+    return declared_tables(module.schema)
+
+
+def table_label(table) -> str:
+    """``schema.Table`` as users write it (``behavior.Trials``), for a table class or instance."""
+    cls = table if isinstance(table, type) else type(table)
+    module = cls.__module__.removeprefix(f"{__name__}.").split(".")[0]
+    return f"{module}.{cls.__name__}"
+
+
 def schema_names(prefix: str | None = None) -> dict[str, str]:
     """Database name of each schema module for ``prefix``."""
     from iblpipe import settings

@@ -11,6 +11,7 @@ from iblpipe.compute.psth import DEFAULT_BIN_SIZE, DEFAULT_POST_TIME, DEFAULT_PR
 from iblpipe.compute.units import IBL_LABEL_RULE, KS2_GOOD_RULE, content_hash
 from iblpipe.errors import DataError
 from iblpipe.schemas import acquisition, columnar, reference, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas.frames import null_records
 from iblpipe.schemas.units_query import DEFAULT_SORTING
 
 logger = logging.getLogger(__name__)
@@ -168,9 +169,7 @@ class Clusters(columnar.Imported):
                 region_source=region_source,
             )
         )
-        rows = unit_rows.assign(**key)
-        rows = rows.astype(object).where(rows.notna(), None)
-        self.Cluster.insert(rows.to_dict("records"))
+        self.Cluster.insert(null_records(unit_rows.assign(**key)))
 
 
 @schema
@@ -294,9 +293,8 @@ class RegionRollup(columnar.Computed):
             reference.BrainRegion & [{"brain_region_id": int(i)} for i in rollup["brain_region_id"]]
         ).to_pandas()
         rows = rollup.merge(acronyms["acronym"].reset_index(), on="brain_region_id").assign(**key)
-        rows = rows.astype(object).where(rows.notna(), None)
         self.insert1(dict(key, n_regions=len(rows)))
-        self.Region.insert(rows.to_dict("records"))
+        self.Region.insert(null_records(rows))
 
 
 # The per-region table analysts query: ``(ephys.RegionUnits & {"acronym": "CA1"}).to_pandas()``.

@@ -34,3 +34,8 @@ def to_frame(query, *, index: bool = True) -> pd.DataFrame:
     if index and primary and len(frame):
         frame = frame.set_index(primary)
     return frame
+
+
+def null_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows of a frame as dicts for ``insert``, NaN/NaT/None as None (SQL NULL): the one NaN-to-NULL conversion."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")

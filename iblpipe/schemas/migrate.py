@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from iblpipe.errors import ConfigError
+from iblpipe.schemas.djinternals import LINEAGE_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,6 @@ RENAMES = (
     ("behavior", "_trials__digest", "_trial_set__digest"),
     ("behavior", "~~trials", "~~trial_set"),
 )
-LINEAGE_TABLE = "~lineage"  # DataJoint 2's per-schema lineage table: (table_name, attribute_name, lineage)
 
 
 def _tables(conn, database: str) -> set[str]:

@@ -3,6 +3,7 @@
 import datajoint as dj
 
 from iblpipe.schemas import columnar
+from iblpipe.schemas.frames import null_records
 
 schema = dj.Schema()
 
@@ -137,8 +138,7 @@ class BrainRegion(CaseSensitive, columnar.Manual):
         ontology = allen_ontology()
         if len(cls()) == len(ontology.regions) and len(cls.Ancestor()) == len(ontology.closure):
             return 0
-        regions = ontology.regions.astype(object).where(ontology.regions.notna(), None)
         with cls().connection.transaction:
-            cls.insert(regions.to_dict("records"), skip_duplicates=True)
+            cls.insert(null_records(ontology.regions), skip_duplicates=True)
             cls.Ancestor.insert(ontology.closure, skip_duplicates=True)
         return len(ontology.regions) + len(ontology.closure)

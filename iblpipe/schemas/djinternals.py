@@ -1,0 +1,69 @@
+"""Every use of a DataJoint private or naming convention, in one place (pinned to DataJoint 2.3.5).
+
+iblpipe uses DataJoint's public API everywhere else. What it needs beyond that is here, so a
+DataJoint upgrade breaks this module, loudly, and nothing else: ``tests/integration/test_djinternals.py``
+checks :data:`PINNED_VERSION` and exercises every function against a real server.
+
+- :func:`populate_one`: ``Table._populate1``, the per-key step of ``populate(reserve_jobs=True)``;
+- :func:`jobs_if_declared`: ``datajoint.jobs.Job``, a table's jobs table without creating it;
+- :func:`is_auto_populated`, :func:`master_of`, :func:`schema_table_label`: DataJoint's table
+  naming (``_name`` for Imported/Computed, ``__name`` for Computed and ``master__part`` for parts);
+- :data:`LINEAGE_TABLE`: DataJoint 2's per-schema lineage table.
+"""
+
+from __future__ import annotations
+
+PINNED_VERSION = "2.3.5"  # the DataJoint release these conventions were read from
+LINEAGE_TABLE = "~lineage"  # DataJoint 2's per-schema lineage table: (table_name, attribute_name, lineage)
+AUTO_PREFIX = "_"  # Imported tables start with one underscore, Computed with two; Parts keep their master's
+PART_SEPARATOR = "__"  # master__part
+
+
+def populate_one(table, key: dict):
+    """Make one reserved key as ``populate(reserve_jobs=True, suppress_errors=True)`` would.
+
+    Returns DataJoint's per-key status: True when made, False when skipped (already made or
+    reserved elsewhere), or ``(key, error)`` when the make raised.
+    """
+    return table._populate1(key, table.jobs, suppress_errors=True, return_exception_objects=True)
+
+
+def jobs_if_declared(table):
+    """The table's jobs table, or None when no worker has created it yet (never creates one)."""
+    from datajoint.jobs import Job
+
+    jobs = Job(table)
+    return jobs if jobs.is_declared else None
+
+
+def _split(full_table_name: str) -> tuple[str, str]:
+    db, name = (s.strip("`") for s in full_table_name.split("."))
+    return db, name
+
+
+def is_auto_populated(table_name: str) -> bool:
+    """Imported and Computed tables (and their Parts) have names starting with an underscore."""
+    return table_name.strip("`").startswith(AUTO_PREFIX)
+
+
+def master_of(full_table_name: str) -> str | None:
+    """The full name of a Part table's master, or None for a master table."""
+    db, name = _split(full_table_name)
+    bare = name.lstrip(AUTO_PREFIX)
+    if PART_SEPARATOR not in bare:
+        return None
+    return f"`{db}`.`{name[: len(name) - len(bare)] + bare.split(PART_SEPARATOR)[0]}`"
+
+
+def schema_table_label(full_table_name: str) -> str:
+    """``<schema module>.<table name>`` (``behavior._trial_set``) for reports: the database name's last word."""
+    db, name = _split(full_table_name)
+    return f"{db.rsplit('_', 1)[-1]}.{name}"
+
+
+def declared_tables(schema) -> list[type]:
+    """The master table classes decorated with an (at the time unbound) schema, in decoration order.
+
+    That order is a dependency order: a table is decorated after the tables its definition names.
+    """
+    return [cls for cls, _context in schema.declare_list]
