@@ -159,7 +159,6 @@ def connect(
     dj.config["database.user"] = spec.user
     dj.config["database.password"] = spec.password
     dj.config["database.use_tls"] = False if spec.origin == "embedded" else dj.config["database.use_tls"]
-    dj.config["safemode"] = False
     conn = dj.conn(reset=reset)
     if spec.origin != "embedded" or reset:
         logger.debug("connected to %s:%d as %s (%s)", spec.host, spec.port, spec.user, spec.origin)

@@ -6,11 +6,43 @@ covers the database connection; this module covers the rest.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 DEFAULT_SCHEMA_PREFIX = "iblpipe_"
 DEFAULT_HOME = Path("~/.local/share/iblpipe")
+ENVIRONMENT = {"data_root": "IBLPIPE_DATA_ROOT"}  # settings ``override`` accepts, and their variables
+
+# Values an operation sets for its own duration (``override``), in this thread and context only.
+_overrides: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("iblpipe_settings", default=None)
+
+
+def _current() -> dict[str, str]:
+    return _overrides.get() or {}
+
+
+@contextlib.contextmanager
+def override(**values: str | os.PathLike) -> Iterator[None]:
+    """Use these settings (``data_root=...``) until the block ends, instead of the environment's.
+
+    ``os.environ`` is left alone; worker processes started meanwhile get them through ``child_environment``.
+    """
+    unknown = set(values) - set(ENVIRONMENT)
+    if unknown:
+        raise TypeError(f"settings.override: unknown settings {', '.join(sorted(unknown))}")
+    token = _overrides.set({**_current(), **{k: str(v) for k, v in values.items()}})
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for an iblpipe process started now: ours, with the current overrides as variables."""
+    return {**os.environ, **{ENVIRONMENT[k]: v for k, v in _current().items()}}
 
 
 def home() -> Path:
@@ -29,8 +61,8 @@ def schema_prefix(prefix: str | None = None) -> str:
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path | None:
-    """ALF data root: explicit argument > ``$IBLPIPE_DATA_ROOT`` > None."""
-    value = root or os.environ.get("IBLPIPE_DATA_ROOT")
+    """ALF data root: explicit argument > ``override(data_root=)`` > ``$IBLPIPE_DATA_ROOT`` > None."""
+    value = root or _current().get("data_root") or os.environ.get("IBLPIPE_DATA_ROOT")
     return Path(value).expanduser().resolve() if value else None
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iblpipe.errors import ConfigError, IblpipeError
+from iblpipe.operations.options import WorkerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,7 @@ class ArraySpec:
     """What to submit: an array of ``workers`` populate workers with these options."""
 
     workers: int = DEFAULT_WORKERS
-    tables: str = "all"
-    restrict: str | None = None
-    max_calls: int | None = None
-    stale_timeout: float | None = None
-    retry_budget: float | None = None
-    loop: bool = False  # each task a long-running worker (populate --loop) until its time limit
-    sleep: float | None = None  # (s) pause between passes with loop
+    worker: WorkerOptions = field(default_factory=WorkerOptions)  # each task's populate options (loop: until --time)
     prefix: str | None = None
     time: str = DEFAULT_TIME
     mem: str = DEFAULT_MEM
@@ -81,8 +76,11 @@ def require_slurm() -> None:
 
 
 def _run(argv: list[str], *, stdin: str | None = None) -> str:
+    from iblpipe import settings
+
+    env = settings.child_environment()  # sbatch --export=ALL hands it to the tasks
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, input=stdin, timeout=COMMAND_TIMEOUT_S)
+        out = subprocess.run(argv, capture_output=True, text=True, input=stdin, timeout=COMMAND_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         raise SlurmError(f"`{argv[0]}` did not answer within {COMMAND_TIMEOUT_S} s: is slurmctld up?") from None
     if out.returncode != 0:
@@ -159,20 +157,9 @@ def job_script(spec: ArraySpec, *, python: str = sys.executable) -> str:
     ]
     if spec.partition:
         lines.append(f"#SBATCH --partition={spec.partition}")
-    argv = [python, "-m", "iblpipe"]
-    if spec.prefix:
-        argv += ["--prefix", spec.prefix]
-    argv += ["populate", "--no-progress", "--log-keys", "--tables", spec.tables]
-    for flag, value in (
-        ("--restrict", spec.restrict),
-        ("--max-calls", spec.max_calls),
-        ("--stale-timeout", spec.stale_timeout),
-        ("--retry-budget", spec.retry_budget),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    if spec.loop:
-        argv += ["--loop"] + (["--sleep", str(spec.sleep)] if spec.sleep is not None else [])
+    from iblpipe.operations.populate import worker_argv
+
+    argv = worker_argv(spec.worker.replace(log_keys=True), prefix=spec.prefix, python=python)
     lines += [
         "# SIGTERM (scancel, time limit, preemption) lets the worker finish its key: exec, so it receives it",
         f"exec {shlex.join(argv)}",
@@ -252,3 +239,41 @@ def reservation_jobs() -> dict[tuple[str, int], str]:
             if pid.isdigit():
                 found[(host, int(pid))] = job.strip()
     return found
+
+
+def prepare(spec: ArraySpec, *, dry_run: bool = False) -> ArraySpec:
+    """Check everything a submission needs (Slurm, options, the database, whether the nodes reach it).
+
+    Returns the spec with its partition resolved. A dry run starts no embedded server.
+    """
+    import dataclasses
+
+    from iblpipe.connection import check_reachable, resolve
+
+    require_slurm()
+    spec.check()
+    db = resolve(start_embedded=not dry_run)
+    if db is not None:
+        check_reachable(db)
+    host, origin = (db.host, db.origin) if db is not None else ("127.0.0.1", "embedded, not running")
+    return dataclasses.replace(spec, partition=check_reachable_from(spec.partition, host, origin))
+
+
+def script_path() -> Path:
+    """Where a new array's job script is written: ``$IBLPIPE_HOME/slurm/populate-<time>.sh``."""
+    import datetime as dt
+
+    from iblpipe import settings
+
+    return settings.home() / "slurm" / f"populate-{dt.datetime.now():%Y%m%dT%H%M%S%f}.sh"
+
+
+def wait_array(job_id: str) -> int:
+    """Wait for the array; 1 when a task failed or was killed, else 0."""
+    logger.info("waiting for Slurm job array %s", job_id)
+    states = wait(job_id)
+    failed = {task: s for task, s in states.items() if s[0] != "COMPLETED" or s[1] != 0}
+    for task, (state, code) in sorted(failed.items()):
+        logger.error("Slurm task %s_%s ended %s (exit %d): see its log", job_id, task, state, code)
+    logger.info("Slurm array %s done: %d tasks, %d failed", job_id, len(states), len(failed))
+    return 1 if failed else 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from iblpipe.errors import ConfigError
@@ -80,42 +79,51 @@ def generate_lab(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_stages(out: Path, size: tuple[str, ...] = (), processes: int = 1) -> list[tuple[str, list[str]]]:
-    """The demo's stages as ``iblpipe`` argument lists (``size``: extra ``demo generate`` options)."""
-    return [
-        ("generate the synthetic lab", ["demo", "generate", "--out", str(out), "--force", *size]),
-        # the lab was just regenerated: an earlier demo's records are meant to go
-        ("mirror the Alyx dump", ["ingest", "--source", f"dump:{out / 'alyx_dump.json'}", "--allow-mass-delete"]),
-        ("populate every table", ["populate", "--tables", "all", "--processes", str(processes)]),
-        ("draw the nightly figures", ["plot", "--out", str(out / "report"), "--processes", str(processes)]),
-        ("show the status", ["status"]),
-    ]
-
-
 def run_demo(args: argparse.Namespace) -> int:
-    """Run every stage through the real command line; stop at the first that fails."""
-    from iblpipe import settings
-    from iblpipe.cli import main
+    """Every stage through the operations layer, as the commands run them; stop at the first that fails."""
+    from iblpipe import operations, settings
+    from iblpipe.commands._common import log_flags, prefix_of
+    from iblpipe.commands.plot import print_drawn
+    from iblpipe.commands.status import format_status
     from iblpipe.connection import resolve
 
+    prefix = prefix_of(args)
     spec = resolve()
-    if spec.origin != "embedded" and not getattr(args, "prefix", None):
+    if spec.origin != "embedded" and not prefix:
         raise ConfigError(
             f"demo run would write a synthetic lab into the {settings.schema_prefix()}* schemas of "
             f"{spec.host}:{spec.port} (from {spec.origin}); pass --prefix demo_ (or another) to keep it apart"
         )
     out = Path(args.out).resolve()
-    os.environ["IBLPIPE_DATA_ROOT"] = str(out)  # the demo's ALF files, for populate
-    prefix = ["--prefix", args.prefix] if getattr(args, "prefix", None) else []
-    max_sessions = _integer("--max-sessions", args.max_sessions)
     processes = _integer("--processes", args.processes)
-    size = ["--labs", str(args.labs), "--mice", str(args.mice), "--workers", str(processes)]
-    size += ["--max-sessions", str(max_sessions)] if max_sessions else []
-    for title, argv in demo_stages(out, tuple(size), processes):
-        logger.info("demo stage: %s (iblpipe %s)", title, " ".join(argv))
-        rc = main(prefix + argv)
-        if rc != 0:
-            logger.error("demo stage failed with exit %d: %s", rc, title)
-            return rc
+    gen = argparse.Namespace(
+        out=out, labs=args.labs, mice=args.mice, seed=0, max_sessions=args.max_sessions or None, force=True
+    )
+    gen.workers = processes
+
+    def stage(title: str) -> None:
+        logger.info("demo stage: %s", title)
+
+    stage("generate the synthetic lab")
+    generate_lab(gen)
+    stage("mirror the Alyx dump")
+    # the lab was just regenerated: an earlier demo's records are meant to go
+    report = operations.ingest(f"dump:{out / 'alyx_dump.json'}", prefix=prefix, allow_mass_delete=True)
+    print(report.summary())
+    if rc := operations.ingest_exit_code(report):
+        logger.error("demo stage failed with exit %d: mirror the Alyx dump", rc)
+        return rc
+    stage("populate every table")
+    with settings.override(data_root=out):  # the demo's ALF files, for this process and its workers
+        done = operations.populate(
+            operations.WorkerOptions(), processes=processes, prefix=prefix, log_flags=log_flags(args)
+        )
+    if done.exit_code:
+        logger.error("demo stage failed with exit %d: populate every table", done.exit_code)
+        return done.exit_code
+    stage("draw the nightly figures")
+    print_drawn(operations.draw(out / "report", processes=processes))
+    stage("show the status")
+    print(format_status(operations.status()))
     logger.info("demo finished: every stage ran; open %s", out / "report" / "index.html")
     return 0

@@ -32,14 +32,14 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iblpipe.commands._common import activate
+    from iblpipe.commands._common import activate, parse_tables
     from iblpipe.populate import select_tables
     from iblpipe.populate.queue import failed_keys, ignore, retry
 
     if args.ignore and args.ignored:
         raise ConfigError("--ignore with --ignored: ignored keys are already ignored")
     activate(args)
-    tables = select_tables(args.table)
+    tables = select_tables(parse_tables(args.table))
     failed = failed_keys(tables, include_ignored=args.ignored)
     if args.match:
         failed = [f for f in failed if args.match in f.message]

@@ -26,13 +26,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iblpipe import export, settings
+    from iblpipe import operations, settings
 
     out = settings.export_dir(args.out)
     if out is None:
         raise ConfigError("export: no folder; pass --out DIR or set $IBLPIPE_EXPORT_DIR")
     activate(args)
-    result = export.export(out, subjects=args.subject, force=args.force)
+    result = operations.export(out, subjects=args.subject, force=args.force)
     print(f"exported {len(result.written)} mice, {len(result.unchanged)} unchanged, to {out / 'aggregates'}")
     for name in result.written:
         print(f"  wrote {name}")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import logging
 import os
-import time
 
+from iblpipe.commands._common import add_worker_options, log_flags, prefix_of, worker_options
 from iblpipe.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
-    from iblpipe.commands.populate import add_worker_options
-
     p = sub.add_parser(
         "nightly",
         help="ingest, populate and plot: the one command for cron",
@@ -53,83 +49,40 @@ def register(sub) -> None:
     p.set_defaults(func=run, accepts_extra=True)
 
 
-@contextlib.contextmanager
-def single_instance(path):
-    """Hold an exclusive lock on ``path`` (yield True), or yield False when another process holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield True
-
-
 def run(args: argparse.Namespace) -> int:
-    from iblpipe import settings
-    from iblpipe.commands import ingest, plot
-    from iblpipe.commands._common import activate_worker
-    from iblpipe.commands.populate import make_worker, report_exit, spawn_workers
+    from iblpipe import operations
+    from iblpipe.commands.plot import print_drawn
 
-    if args.processes < 1:
-        raise ConfigError(f"--processes {args.processes}: must be at least 1")
     if args.extra and not args.slurm:
         raise ConfigError(f"unrecognized arguments: {' '.join(args.extra)} (sbatch options go with --slurm)")
-    source = args.source or os.environ.get("IBLPIPE_SOURCE")
-    if not args.skip_ingest and not source:
-        raise ConfigError(
-            "no source to ingest: pass --source dump:FILE|alyx:URL|one-cache:DIR, set $IBLPIPE_SOURCE, or --skip-ingest"
+    worker = worker_options(args)
+    slurm_spec = None
+    if args.slurm:
+        from iblpipe import slurm
+        from iblpipe.commands.slurm import spec_from_args
+
+        slurm_spec = slurm.prepare(spec_from_args(args, worker))
+    options = operations.NightlyOptions(
+        source=args.source or os.environ.get("IBLPIPE_SOURCE"),
+        alyx_user=args.alyx_user,
+        skip_ingest=args.skip_ingest,
+        skip_plot=args.skip_plot,
+        report_dir=args.out,
+        export_dir=args.export,
+        processes=args.processes,
+        worker=worker,
+        slurm=slurm_spec,
+    )
+    result = operations.nightly(options, prefix=prefix_of(args), log_flags=log_flags(args))
+    if result.skipped:
+        logger.warning("%s; not starting a second one", result.skipped)
+        return 0
+    if result.ingest is not None:
+        print(result.ingest.summary())
+    if result.slurm_job is not None:
+        print(
+            f"submitted Slurm job array {result.slurm_job}: {slurm_spec.workers} workers on partition {slurm_spec.partition}"
         )
-    from iblpipe.connection import connect
-    from iblpipe.locks import server_lock
-
-    prefix = settings.schema_prefix(getattr(args, "prefix", None))
-    with (
-        single_instance(settings.home() / "nightly.lock") as mine,
-        server_lock(connect(), f"nightly:{prefix}", 0) if mine else contextlib.nullcontext(False) as ours,
-    ):
-        if not mine:
-            logger.warning("another `iblpipe nightly` holds %s; not starting a second one", settings.home())
-            return 0
-        if not ours:
-            logger.warning(
-                "another `iblpipe nightly` runs against %s* (another host?); not starting a second one", prefix
-            )
-            return 0
-        start = time.monotonic()
-        ingest_rc = 0
-        if not args.skip_ingest:
-            logger.info("nightly: ingest %s", source)
-            report = ingest.ingest(source, prefix=getattr(args, "prefix", None), alyx_user=args.alyx_user)
-            print(report.summary())
-            # bad records are reported (exit 1 at the end) but do not stop the night: the rest was mirrored
-            ingest_rc = ingest.exit_code(report)
-        activate_worker(args)
-        logger.info("nightly: populate")
-        worker = make_worker(args, progress=False)  # also checks the options before any work
-        if args.slurm:
-            from iblpipe.commands.slurm import submit_array, wait_array
-
-            rc, stopped = wait_array(submit_array(args)), False
-        elif args.processes > 1:
-            rc, stopped = spawn_workers(argparse.Namespace(**vars(args), loop=False, sleep=0.0, duration=None))
-        else:
-            rc, stopped = report_exit(worker.run()), worker.stop_requested
-        if stopped:
-            return max(rc, ingest_rc)
-        if not args.skip_plot:
-            logger.info("nightly: figures")
-            rc = max(rc, plot.run(argparse.Namespace(**vars(args), subject=None, force=False)))
-        export_root = settings.export_dir(args.export)
-        if export_root is not None:
-            from iblpipe import export
-
-            logger.info("nightly: export to %s", export_root)
-            done = export.export(export_root)
-            logger.info("nightly: exported %d mice, %d unchanged", len(done.written), len(done.unchanged))
-        rc = max(rc, ingest_rc)
-        logger.info("nightly done in %.0f s (exit %d)", time.monotonic() - start, rc)
-        return rc
+    if result.drawn is not None:
+        print_drawn(result.drawn)
+    return result.exit_code

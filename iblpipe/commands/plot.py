@@ -24,21 +24,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from iblpipe import settings
-    from iblpipe.schemas import report
-
-    activate(args)
-    out = settings.report_dir(args.out)
-
-    def progress(items, total):
-        return tqdm(items, total=total, desc="figures", unit="mouse", disable=not sys.stderr.isatty())
-
-    result = report.draw_report(out, args.subject, force=args.force, progress=progress, processes=args.processes)
+def print_drawn(result) -> None:
+    """The figures drawn (one line each) and the report's first page, on stdout."""
     print(f"drew {len(result.drawn)} figures, {len(result.unchanged)} unchanged")
     for name in result.drawn:
         print(f"  drew {name}")
     print(f"report: {result.pages[0]}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from iblpipe import operations, settings
+
+    activate(args)
+
+    def progress(items, total):
+        return tqdm(items, total=total, desc="figures", unit="mouse", disable=not sys.stderr.isatty())
+
+    out = settings.report_dir(args.out)
+    print_drawn(
+        operations.draw(out, subjects=args.subject, force=args.force, processes=args.processes, progress=progress)
+    )
     return 0

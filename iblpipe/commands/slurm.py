@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 from pathlib import Path
+
+from iblpipe.commands._common import add_worker_options, prefix_of, worker_options
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,6 @@ def register(sub) -> None:
         ),
     )
     add_slurm_options(submit)
-    from iblpipe.commands.populate import add_worker_options
-
     add_worker_options(submit)
     submit.add_argument(
         "--loop", action="store_true", help="each task a long-running worker (populate --loop) until its --time"
@@ -55,25 +54,19 @@ def add_slurm_options(p: argparse.ArgumentParser, *, workers_flag: str = "--work
     )
 
 
-def spec_from_args(args: argparse.Namespace):
+def spec_from_args(args: argparse.Namespace, worker=None):
     """The ``ArraySpec`` of the parsed options (checked: bad values fail before any Slurm call)."""
     from iblpipe import settings
-    from iblpipe.commands.populate import stale_timeout
-    from iblpipe.populate import parse_restriction, select_tables
+    from iblpipe.operations.populate import stale_timeout
+    from iblpipe.populate import select_tables
     from iblpipe.slurm import ArraySpec
 
-    parse_restriction(args.restrict)
-    select_tables(args.tables)
+    worker = worker or worker_options(args)
+    select_tables(worker.tables)
     spec = ArraySpec(
         workers=args.workers,
-        tables=args.tables,
-        restrict=args.restrict,
-        max_calls=args.max_calls,
-        stale_timeout=stale_timeout(args.stale_timeout),
-        retry_budget=args.retry_budget,
-        loop=getattr(args, "loop", False),
-        sleep=getattr(args, "sleep", None),
-        prefix=settings.schema_prefix(getattr(args, "prefix", None)),
+        worker=worker.replace(stale_timeout=stale_timeout(worker.stale_timeout)),
+        prefix=settings.schema_prefix(prefix_of(args)),
         time=args.time,
         mem=args.mem,
         partition=args.partition,
@@ -84,56 +77,19 @@ def spec_from_args(args: argparse.Namespace):
     return spec
 
 
-def prepare(args: argparse.Namespace):
-    """Check everything a submission needs: Slurm, options, the database and whether the nodes reach it."""
-    import dataclasses
-
-    from iblpipe import slurm
-    from iblpipe.connection import check_reachable, resolve
-
-    slurm.require_slurm()
-    spec = spec_from_args(args)
-    dry = getattr(args, "dry_run", False)
-    db = resolve(start_embedded=not dry)  # a dry run starts nothing
-    if db is not None:
-        check_reachable(db)
-    host, origin = (db.host, db.origin) if db is not None else ("127.0.0.1", "embedded, not running")
-    partition = slurm.check_reachable_from(spec.partition, host, origin)
-    return dataclasses.replace(spec, partition=partition)
-
-
-def submit_array(args: argparse.Namespace) -> str | None:
-    """Submit (or print, with --dry-run) the array; its job id, None for a dry run."""
+def run_submit(args: argparse.Namespace) -> int:
     import shlex
 
-    from iblpipe import settings, slurm
-
-    spec = prepare(args)
-    script = settings.home() / "slurm" / f"populate-{dt.datetime.now():%Y%m%dT%H%M%S%f}.sh"
-    if getattr(args, "dry_run", False):
-        print(slurm.job_script(spec), end="")
-        print(f"# submit with: {shlex.join(['sbatch', '--parsable', *spec.sbatch_args, str(script)])}")
-        return None
-    job_id = slurm.submit(spec, script)
-    print(f"submitted Slurm job array {job_id}: {spec.workers} workers on partition {spec.partition}")
-    return job_id
-
-
-def wait_array(job_id: str) -> int:
-    """Wait for the array; exit 1 when a task failed or was killed."""
     from iblpipe import slurm
 
-    logger.info("waiting for Slurm job array %s", job_id)
-    states = slurm.wait(job_id)
-    failed = {task: s for task, s in states.items() if s[0] != "COMPLETED" or s[1] != 0}
-    for task, (state, code) in sorted(failed.items()):
-        logger.error("Slurm task %s_%s ended %s (exit %d): see its log", job_id, task, state, code)
-    logger.info("Slurm array %s done: %d tasks, %d failed", job_id, len(states), len(failed))
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def run_submit(args: argparse.Namespace) -> int:
-    job_id = submit_array(args)
-    if job_id is None or not args.wait:
+    spec = slurm.prepare(spec_from_args(args), dry_run=args.dry_run)
+    script = slurm.script_path()
+    if args.dry_run:
+        print(slurm.job_script(spec), end="")
+        print(f"# submit with: {shlex.join(['sbatch', '--parsable', *spec.sbatch_args, str(script)])}")
         return EXIT_OK
-    return wait_array(job_id)
+    job_id = slurm.submit(spec, script)
+    print(f"submitted Slurm job array {job_id}: {spec.workers} workers on partition {spec.partition}")
+    if not args.wait:
+        return EXIT_OK
+    return slurm.wait_array(job_id)

@@ -53,16 +53,10 @@ def format_status(rows: list) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iblpipe.populate.queue import pipeline_status
-    from iblpipe.slurm import reservation_jobs
+    from iblpipe import operations
 
     names = activate(args)
-    rows = [r for r in pipeline_status() if r.auto or args.all]
-    if any(r.reservations for r in rows):
-        jobs = reservation_jobs()  # {} without Slurm
-        for r in rows:
-            for res in r.reservations:
-                res["slurm_job"] = jobs.get((res["host"], res["pid"]))
+    rows = operations.status(include_manual=args.all)
     if args.json:
         print(json.dumps({"schemas": names, "tables": [r.as_dict() for r in rows]}, default=str))
         return 0

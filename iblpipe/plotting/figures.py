@@ -7,19 +7,15 @@ vertical line labelled ``status: <name>``.
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FormatStrFormatter
 
-matplotlib.use("Agg")  # the report is drawn headless; no display is ever opened
-
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter  # noqa: E402
-
-from iblpipe.compute import training  # noqa: E402
-from iblpipe.plotting.data import (  # noqa: E402
+from iblpipe.compute import training
+from iblpipe.plotting.data import (
     HEATMAP_BLOCK,
     REFERENCE_FRACTIONS,
     MouseData,

@@ -32,7 +32,6 @@ from iblpipe.populate import vanished
 from iblpipe.populate.selection import (  # noqa: F401  (the package's API)
     RESTRICT_KEYS,
     auto_tables,
-    parse_restriction,
     restriction_for,
     select_tables,
     sessions_matching,
@@ -92,7 +91,7 @@ class Worker:
     Parameters
     ----------
     tables : auto-populated table classes, in dependency order (``select_tables``)
-    restrict : ``parse_restriction`` output
+    restrict : ``{subject|lab|session: value}`` (``commands._common.parse_restriction`` output)
     max_calls : at most this many makes per table and pass
     stale_timeout : (s) reservations older than this are taken as a dead worker's and redone
     transient_budget : (s) how long one key may keep failing transiently before the worker gives up on it

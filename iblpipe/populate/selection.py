@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 
 from iblpipe.errors import ConfigError
 
@@ -27,13 +27,17 @@ def table_label(table) -> str:
     return schemas.table_label(table)
 
 
-def select_tables(selection: str | None) -> list:
-    """The tables named by ``--tables``: ``all`` (default), schema names, ``schema.Table`` or ``Table``, comma-separated.
+def select_tables(selection: Sequence[str] = ("all",)) -> list:
+    """The tables named: ``all``, schema names (``behavior``), ``schema.Table`` or ``Table`` (case-insensitive).
 
     Returned in dependency order whatever the order given. Unknown names raise ConfigError listing the valid ones.
     """
     tables = auto_tables()
-    words = [w.strip() for w in (selection or "all").split(",") if w.strip()]
+    if isinstance(selection, str):
+        raise TypeError(
+            "select_tables takes a sequence of names; split a --tables text with commands._common.parse_tables"
+        )
+    words = [w.strip() for w in selection if w.strip()]
     if not words or "all" in words:
         return tables
     chosen = set()
@@ -54,32 +58,8 @@ def select_tables(selection: str | None) -> list:
 RESTRICT_KEYS = ("subject", "lab", "session")  # --restrict subject=NICK, lab=NAME, session=UUID
 
 
-def parse_restriction(text: str | None) -> dict[str, str]:
-    """``"subject=KS014,lab=cortexlab"`` -> ``{"subject": "KS014", "lab": "cortexlab"}``; bad input raises ConfigError."""
-    if not text:
-        return {}
-    out = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not value or name not in RESTRICT_KEYS:
-            raise ConfigError(
-                f"--restrict {text!r}: expected NAME=VALUE[,NAME=VALUE] with NAME one of {', '.join(RESTRICT_KEYS)}"
-            )
-        if name == "session":
-            try:
-                value = str(uuid.UUID(value))
-            except ValueError:
-                raise ConfigError(
-                    f"--restrict session={value!r}: not a session uuid (ONE eid), e.g. "
-                    "session=3b4e0e45-6fae-4f6c-a4c9-2b1cfa9a4b0d"
-                ) from None
-        out[name] = value
-    return out
-
-
 def sessions_matching(restrict: dict[str, str]):
-    """The sessions (``session_uuid, subject_uuid, session_lab``) selected by ``parse_restriction`` output."""
+    """The sessions (``session_uuid, subject_uuid, session_lab``) selected by a restriction ``{subject|lab|session: value}``."""
     from iblpipe.schemas import acquisition, subject
 
     sessions = acquisition.Session.proj("subject_uuid", "session_lab")

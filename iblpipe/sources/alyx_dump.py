@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from iblpipe.errors import SourceError
+from iblpipe.sources import alyx_fields as A
 from iblpipe.sources import records as R
 
 logger = logging.getLogger(__name__)
@@ -85,184 +86,51 @@ def from_dumpdata(items: list[dict], source: str = "dump") -> R.Snapshot:
         except (KeyError, ValueError, TypeError) as err:
             snap.add_bad(kind, _record_id(kind, pk, f), f"unreadable record: {type(err).__name__} {err}")
 
-    for pk, f in models["misc.lab"].items():
-        add(
-            "lab",
+    def labs_of(pk, f):
+        return memberships[pk] | {lab_names.get(str(x), x) for x in _as_list(f.get("lab") or f.get("labs"))}
+
+    builders = {
+        "lab": A.lab,
+        "user": lambda pk, f: A.lab_member(pk, f, labs=labs_of(pk, f)),
+        "project": A.project,
+        "subject": lambda pk, f: A.subject(
             pk,
             f,
-            lambda pk, f: R.Lab(
-                lab_name=f["name"],
-                lab_uuid=R.parse_uuid(pk),
-                institution=f.get("institution") or "",
-                address=f.get("address") or "",
-                time_zone=f.get("timezone") or "",
-            ),
-        )
-    for pk, f in models["misc.labmember"].items():
-        add(
-            "user",
+            lab_name=lab_names.get(str(f["lab"]), f["lab"]),
+            strain=name("subjects.strain", f.get("strain")),
+            line=name("subjects.line", f.get("line")),
+            responsible_user=user_names.get(str(f.get("responsible_user")), f.get("responsible_user")),
+        ),
+        "session": lambda pk, f: A.session(
             pk,
             f,
-            lambda pk, f: R.LabMember(
-                user_name=f["username"],
-                user_uuid=R.parse_uuid(pk),
-                email=f.get("email") or "",
-                first_name=f.get("first_name") or "",
-                last_name=f.get("last_name") or "",
-                is_active=bool(f.get("is_active", True)),
-                labs=tuple(
-                    sorted(
-                        memberships[pk] | {lab_names.get(str(x), x) for x in _as_list(f.get("lab") or f.get("labs"))}
-                    )
-                ),
-            ),
-        )
-    for pk, f in models["subjects.project"].items():
-        add(
-            "project",
-            pk,
-            f,
-            lambda pk, f: R.Project(
-                project_name=f["name"], project_uuid=R.parse_uuid(pk), project_description=f.get("description") or ""
-            ),
-        )
-    for pk, f in models["subjects.subject"].items():
-        add(
-            "subject",
-            pk,
-            f,
-            lambda pk, f: R.Subject(
-                subject_uuid=R.parse_uuid(pk),
-                subject_nickname=f["nickname"],
-                lab_name=lab_names.get(str(f["lab"]), f["lab"]),
-                sex=f.get("sex") or "U",
-                subject_birth_date=R.parse_date(f.get("birth_date")),
-                subject_strain=name("subjects.strain", f.get("strain")),
-                subject_line=name("subjects.line", f.get("line")),
-                death_date=R.parse_date(f.get("death_date")),
-                responsible_user=user_names.get(str(f.get("responsible_user")), f.get("responsible_user")),
-            ),
-        )
-    for pk, f in models["actions.session"].items():
-        add(
-            "session",
-            pk,
-            f,
-            lambda pk, f: R.Session(
-                session_uuid=R.parse_uuid(pk),
-                subject_uuid=R.parse_uuid(f["subject"]),
-                session_lab=lab_names.get(str(f["lab"]), f["lab"]),
-                session_start_time=_required(R.parse_datetime(f["start_time"]), "start_time"),
-                session_end_time=R.parse_datetime(f.get("end_time")),
-                session_number=int(f.get("number") or 1),
-                task_protocol=f.get("task_protocol") or None,
-                session_qc=_qc(f.get("qc")),
-                users=tuple(user_names.get(str(u), u) for u in f.get("users") or ()),
-                procedures=tuple(name("actions.proceduretype", p) for p in f.get("procedures") or ()),
-                projects=tuple(name("subjects.project", p) for p in f.get("projects") or ()),
-            ),
-        )
-    for pk, f in models["actions.weighing"].items():
-        add(
-            "weighing",
-            pk,
-            f,
-            lambda pk, f: R.Weighing(
-                weighing_uuid=R.parse_uuid(pk),
-                subject_uuid=R.parse_uuid(f["subject"]),
-                weighing_time=_required(R.parse_datetime(f["date_time"]), "date_time"),
-                weight=float(f["weight"]),
-            ),
-        )
-    for pk, f in models["actions.wateradministration"].items():
-        add(
-            "water_administration",
-            pk,
-            f,
-            lambda pk, f: R.WaterAdministration(
-                wateradmin_uuid=R.parse_uuid(pk),
-                subject_uuid=R.parse_uuid(f["subject"]),
-                administration_time=_required(R.parse_datetime(f["date_time"]), "date_time"),
-                water_administered=_float(f.get("water_administered")),
-                water_type=name("actions.watertype", f.get("water_type")) or "Water",
-                adlib=bool(f.get("adlib", False)),
-                session_uuid=R.parse_uuid(f.get("session")),
-            ),
-        )
-    for pk, f in models["actions.waterrestriction"].items():
-        add(
-            "water_restriction",
-            pk,
-            f,
-            lambda pk, f: R.WaterRestriction(
-                restriction_uuid=R.parse_uuid(pk),
-                subject_uuid=R.parse_uuid(f["subject"]),
-                restriction_start_time=_required(R.parse_datetime(f["start_time"]), "start_time"),
-                restriction_end_time=R.parse_datetime(f.get("end_time")),
-                reference_weight=_float(f.get("reference_weight")),
-            ),
-        )
-    for pk, f in models["experiments.probeinsertion"].items():
-        add(
-            "insertion",
-            pk,
-            f,
-            lambda pk, f: R.ProbeInsertion(
-                probe_insertion_uuid=R.parse_uuid(pk),
-                session_uuid=R.parse_uuid(f["session"]),
-                probe_name=f["name"],
-                probe_model=name("experiments.probemodel", f.get("model"), "probe_model") or "",
-            ),
-        )
-    for pk, f in models["experiments.trajectoryestimate"].items():
-        add("trajectory", pk, f, lambda pk, f: trajectory(pk, f["probe_insertion"], f))
+            subject_uuid=R.parse_uuid(f["subject"]),
+            lab_name=lab_names.get(str(f["lab"]), f["lab"]),
+            users=[user_names.get(str(u), u) for u in f.get("users") or ()],
+            procedures=[name("actions.proceduretype", p) for p in f.get("procedures") or ()],
+            projects=[name("subjects.project", p) for p in f.get("projects") or ()],
+        ),
+        "weighing": lambda pk, f: A.weighing(pk, f, subject_uuid=R.parse_uuid(f["subject"])),
+        "water_administration": lambda pk, f: A.water_administration(
+            pk, f, subject_uuid=R.parse_uuid(f["subject"]), water_type=name("actions.watertype", f.get("water_type"))
+        ),
+        "water_restriction": lambda pk, f: A.water_restriction(pk, f, subject_uuid=R.parse_uuid(f["subject"])),
+        "insertion": lambda pk, f: A.insertion(
+            pk, f, probe_model=name("experiments.probemodel", f.get("model"), "probe_model")
+        ),
+        "trajectory": lambda pk, f: A.trajectory(pk, f["probe_insertion"], f),
+    }
+    for kind, build in builders.items():
+        for pk, f in models[MODEL_KINDS[kind]].items():
+            add(kind, pk, f, build)
     snap.records = dict(out)
     return R.finalize(snap)
-
-
-def trajectory(pk, insertion, f: dict) -> R.ProbeTrajectory:
-    """A trajectory from Alyx fields; provenance given as its code (dump) or its label (REST)."""
-    prov = f["provenance"]
-    if isinstance(prov, str) and not prov.isdigit():
-        if prov not in R.PROVENANCE_RANK:
-            raise ValueError(f"unknown provenance {prov!r}")
-        rank = R.PROVENANCE_RANK[prov]
-    else:
-        rank = int(prov)
-        if rank not in R.PROVENANCE_NAME:
-            raise ValueError(f"unknown provenance code {rank}")
-    return R.ProbeTrajectory(
-        trajectory_uuid=R.parse_uuid(pk),
-        probe_insertion_uuid=R.parse_uuid(insertion),
-        provenance=R.PROVENANCE_NAME[rank],
-        provenance_rank=rank,
-        **{k: float(f[k]) for k in ("x", "y", "z", "depth", "theta", "phi")},
-        roll=float(f.get("roll") or 0.0),
-    )
 
 
 def _record_id(kind: str, pk: str, fields: dict) -> str:
     """The id a bad record is reported and kept under: its name for labs, users, projects (the mirror's key)."""
     name = fields.get(NAME_FIELDS[kind]) if kind in NAME_FIELDS and isinstance(fields, dict) else None
     return name if isinstance(name, str) and name else pk
-
-
-def _qc(value) -> str:
-    if value is None:
-        return "NOT_SET"
-    if isinstance(value, str) and not value.isdigit():
-        return value
-    return R.SESSION_QC[int(value)]
-
-
-def _float(value) -> float | None:
-    return None if value is None else float(value)
-
-
-def _required(value, field: str):
-    if value is None:
-        raise ValueError(f"{field} is empty")
-    return value
 
 
 def _as_list(value) -> list:

@@ -10,8 +10,8 @@ import logging
 import os
 
 from iblpipe.errors import SourceError
+from iblpipe.sources import alyx_fields as A
 from iblpipe.sources import records as R
-from iblpipe.sources.alyx_dump import _float, _qc, _required, trajectory
 
 logger = logging.getLogger(__name__)
 
@@ -76,59 +76,6 @@ def from_rest(raw: dict[str, list[dict]], source: str = "alyx") -> R.Snapshot:
         except (KeyError, ValueError, TypeError) as err:
             snap.add_bad(kind, item.get("id") or item.get("url") or item.get("name"), f"unreadable: {err}")
 
-    for it in raw.get("labs", []):
-        add(
-            "lab",
-            it,
-            lambda f: R.Lab(
-                lab_name=f["name"],
-                lab_uuid=R.parse_uuid(f.get("id")),
-                institution=f.get("institution") or "",
-                address=f.get("address") or "",
-                time_zone=f.get("timezone") or "",
-            ),
-        )
-    for it in raw.get("users", []):
-        add(
-            "user",
-            it,
-            lambda f: R.LabMember(
-                user_name=f["username"],
-                user_uuid=R.parse_uuid(f.get("id")),
-                email=f.get("email") or "",
-                first_name=f.get("first_name") or "",
-                last_name=f.get("last_name") or "",
-                is_active=bool(f.get("is_active", True)),
-                labs=tuple(sorted(f.get("lab") or ())),
-            ),
-        )
-    for it in raw.get("projects", []):
-        add(
-            "project",
-            it,
-            lambda f: R.Project(
-                project_name=f["name"],
-                project_uuid=R.parse_uuid(f.get("id")),
-                project_description=f.get("description") or "",
-            ),
-        )
-    for it in raw.get("subjects", []):
-        add(
-            "subject",
-            it,
-            lambda f: R.Subject(
-                subject_uuid=R.parse_uuid(f["id"]),
-                subject_nickname=f["nickname"],
-                lab_name=f["lab"],
-                sex=f.get("sex") or "U",
-                subject_birth_date=R.parse_date(f.get("birth_date")),
-                subject_strain=f.get("strain") or None,
-                subject_line=f.get("line") or None,
-                death_date=R.parse_date(f.get("death_date")),
-                responsible_user=f.get("responsible_user"),
-            ),
-        )
-
     def subject_id(f):
         uid = nick_to_uuid.get((f.get("lab"), f["subject"])) if "lab" in f else None
         if uid is None:  # endpoints without a lab field: nickname alone (unique in the demo)
@@ -138,74 +85,51 @@ def from_rest(raw: dict[str, list[dict]], source: str = "alyx") -> R.Snapshot:
             uid = matches[0]
         return R.parse_uuid(uid)
 
-    for it in raw.get("sessions", []):
-        add(
+    def uid(f):
+        return f.get("id") or _id_from_url(f["url"])
+
+    builders = {  # endpoint -> (kind, record from its fields); references arrive as names
+        "labs": ("lab", lambda f: A.lab(f.get("id"), f)),
+        "users": ("user", lambda f: A.lab_member(f.get("id"), f, labs=f.get("lab") or ())),
+        "projects": ("project", lambda f: A.project(f.get("id"), f)),
+        "subjects": (
+            "subject",
+            lambda f: A.subject(
+                f["id"],
+                f,
+                lab_name=f["lab"],
+                strain=f.get("strain") or None,
+                line=f.get("line") or None,
+                responsible_user=f.get("responsible_user"),
+            ),
+        ),
+        "sessions": (
             "session",
-            it,
-            lambda f: R.Session(
-                session_uuid=R.parse_uuid(f["id"]),
+            lambda f: A.session(
+                f["id"],
+                f,
                 subject_uuid=subject_id(f),
-                session_lab=f["lab"],
-                session_start_time=_required(R.parse_datetime(f["start_time"]), "start_time"),
-                session_end_time=R.parse_datetime(f.get("end_time")),
-                session_number=int(f.get("number") or 1),
-                task_protocol=f.get("task_protocol") or None,
-                session_qc=_qc(f.get("qc")),
-                users=tuple(f.get("users") or ()),
-                procedures=tuple(f.get("procedures") or ()),
-                projects=tuple(f.get("projects") or ()),
+                lab_name=f["lab"],
+                users=f.get("users") or (),
+                procedures=f.get("procedures") or (),
+                projects=f.get("projects") or (),
             ),
-        )
-    for it in raw.get("weighings", []):
-        add(
-            "weighing",
-            it,
-            lambda f: R.Weighing(
-                weighing_uuid=R.parse_uuid(f.get("id") or _id_from_url(f["url"])),
-                subject_uuid=subject_id(f),
-                weighing_time=_required(R.parse_datetime(f["date_time"]), "date_time"),
-                weight=float(f["weight"]),
-            ),
-        )
-    for it in raw.get("water-administrations", []):
-        add(
+        ),
+        "weighings": ("weighing", lambda f: A.weighing(uid(f), f, subject_uuid=subject_id(f))),
+        "water-administrations": (
             "water_administration",
-            it,
-            lambda f: R.WaterAdministration(
-                wateradmin_uuid=R.parse_uuid(f.get("id") or _id_from_url(f["url"])),
-                subject_uuid=subject_id(f),
-                administration_time=_required(R.parse_datetime(f["date_time"]), "date_time"),
-                water_administered=_float(f.get("water_administered")),
-                water_type=f.get("water_type") or "Water",
-                adlib=bool(f.get("adlib", False)),
-                session_uuid=R.parse_uuid(f.get("session")),
-            ),
-        )
-    for it in raw.get("water-restrictions", []):
-        add(
+            lambda f: A.water_administration(uid(f), f, subject_uuid=subject_id(f), water_type=f.get("water_type")),
+        ),
+        "water-restrictions": (
             "water_restriction",
-            it,
-            lambda f: R.WaterRestriction(
-                restriction_uuid=R.parse_uuid(f.get("id") or _id_from_url(f["url"])),
-                subject_uuid=subject_id(f),
-                restriction_start_time=_required(R.parse_datetime(f["start_time"]), "start_time"),
-                restriction_end_time=R.parse_datetime(f.get("end_time")),
-                reference_weight=_float(f.get("reference_weight")),
-            ),
-        )
-    for it in raw.get("insertions", []):
-        add(
-            "insertion",
-            it,
-            lambda f: R.ProbeInsertion(
-                probe_insertion_uuid=R.parse_uuid(f["id"]),
-                session_uuid=R.parse_uuid(f["session"]),
-                probe_name=f["name"],
-                probe_model=f.get("model") or "",
-            ),
-        )
-    for it in raw.get("trajectories", []):
-        add("trajectory", it, lambda f: trajectory(f["id"], f["probe_insertion"], f))
+            lambda f: A.water_restriction(uid(f), f, subject_uuid=subject_id(f)),
+        ),
+        "insertions": ("insertion", lambda f: A.insertion(f["id"], f, probe_model=f.get("model"))),
+        "trajectories": ("trajectory", lambda f: A.trajectory(f["id"], f["probe_insertion"], f)),
+    }
+    for endpoint, (kind, build) in builders.items():
+        for it in raw.get(endpoint, []):
+            add(kind, it, build)
     snap.records = out
     return R.finalize(snap)
 

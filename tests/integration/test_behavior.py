@@ -13,6 +13,7 @@ from one.alf.io import load_object
 
 from iblpipe.errors import ConfigError
 from iblpipe.schemas import acquisition, behavior, reference, subject
+from iblpipe.schemas.files import session_folder
 from iblpipe.sources import ids
 from iblpipe.sources.alf import session_path
 from tests.behavior_lab import PROTOCOLS, make_trials, write_trials
@@ -170,7 +171,7 @@ def test_bad_sessions_are_recorded_as_job_errors(prefix, lab):
 def test_missing_data_root_is_a_clear_config_error(prefix, lab, monkeypatch):
     monkeypatch.delenv("IBLPIPE_DATA_ROOT")
     with pytest.raises(ConfigError, match="IBLPIPE_DATA_ROOT"):
-        behavior.session_folder({"session_uuid": _uuid(*BAD["missing"])})
+        session_folder({"session_uuid": _uuid(*BAD["missing"])})
 
 
 def test_fetch_trials_equals_to_pandas_exactly(prefix, lab):

@@ -14,7 +14,7 @@ from tests.integration.conftest import module_prefix
 
 N_PROCESSES = 3  # (count) commands started at once on a fresh prefix
 
-ACTIVATE = "import sys; from iblpipe.commands._common import activate_prefix; activate_prefix(sys.argv[1]); print('ok')"
+ACTIVATE = "import sys; from iblpipe.operations import activate; activate(sys.argv[1]); print('ok')"
 
 
 def env_for(db_server, repo_root, **extra) -> dict:

@@ -293,7 +293,7 @@ def test_data_error_is_recorded_once_reported_and_retried(db_server, lab_copy, p
     mouse = other_mouse(one, mouse_of_insertions(one))
     mine = acquisition.Session * subject.Subject & {"subject_nickname": mouse}
     last = mine.to_dicts(order_by="session_start_time DESC", limit=1)[0]
-    (behavior.TrialSet & {"session_uuid": last["session_uuid"]}).delete(part_integrity="cascade")
+    (behavior.TrialSet & {"session_uuid": last["session_uuid"]}).delete(prompt=False, part_integrity="cascade")
     alf = (
         lab_copy
         / last["session_lab"]
@@ -418,7 +418,8 @@ def test_queued_keys_of_a_session_deleted_from_the_mirror_are_dropped_not_failed
     behavior.TrialSet.jobs.refresh(mine.proj(), delay=-1)  # queued by an earlier run
     queued = len(behavior.TrialSet.jobs.pending.restrict(mine.proj(), semantic_check=False))
     gone = mine.keys(order_by="session_start_time DESC", limit=1)[0]
-    (acquisition.Session & gone).delete(part_integrity="cascade")  # what ingest does to a record gone from Alyx
+    # what ingest does to a record gone from Alyx
+    (acquisition.Session & gone).delete(prompt=False, part_integrity="cascade")
     assert len(behavior.TrialSet.jobs.pending & gone) == 1
 
     out = cli(three, env, "populate", "--tables", "behavior.TrialSet", "--restrict", f"subject={mouse}")

@@ -39,16 +39,27 @@ def no_pymysql(*a, **k):
     calls.append(("pymysql", a, k))
     raise RuntimeError("pymysql.connect at import")
 pymysql.connect = no_pymysql
+environ = dict(os.environ)
 for name in {all_modules()!r}:
     importlib.import_module(name)
 import logging
 assert not calls, calls
+assert dict(os.environ) == environ, "import changed os.environ"
+import matplotlib, datajoint
+assert matplotlib.rcParams["backend"] == "svg", "import switched the matplotlib backend"
+assert datajoint.config["safemode"] is True, "import changed DataJoint's safemode"
 assert not os.path.exists({str(home)!r}), "import created IBLPIPE_HOME"
 handlers = [h for h in logging.getLogger().handlers]
 assert not handlers, handlers
 print("ok", len({all_modules()!r}))
 """
-    env = {"PYTHONPATH": str(REPO), "IBLPIPE_HOME": str(home), "DJ_IGNORE_CONFIG_FILE": "true", "PATH": "/usr/bin:/bin"}
+    env = {
+        "PYTHONPATH": str(REPO),
+        "IBLPIPE_HOME": str(home),
+        "DJ_IGNORE_CONFIG_FILE": "true",
+        "PATH": "/usr/bin:/bin",
+        "MPLBACKEND": "svg",  # an analyst's backend: importing iblpipe must not switch it
+    }
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("ok ")

@@ -4,8 +4,9 @@ import pymysql
 import pytest
 from datajoint.errors import DuplicateError, LostConnectionError
 
+from iblpipe.commands._common import parse_restriction
 from iblpipe.errors import ConfigError, DatabaseUnavailable, DataError, ServerUnreachable
-from iblpipe.populate import TransientFailure, is_transient, parse_restriction, retry_transient
+from iblpipe.populate import TransientFailure, is_transient, retry_transient
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,7 @@ def test_restriction_parses_and_rejects_bad_input():
 
 
 def test_stale_timeout_from_option_environment_or_default(monkeypatch):
-    from iblpipe.commands.populate import stale_timeout
+    from iblpipe.operations.populate import stale_timeout
     from iblpipe.populate import DEFAULT_STALE_TIMEOUT_S
 
     monkeypatch.delenv("IBLPIPE_STALE_TIMEOUT", raising=False)

@@ -5,22 +5,16 @@ from pathlib import Path
 import pytest
 
 from iblpipe.errors import ConfigError
+from iblpipe.operations import WorkerOptions
 from iblpipe.slurm import ArraySpec, job_script
 
 
 def test_job_script_runs_one_worker_per_task_and_holds_no_credentials(monkeypatch):
     monkeypatch.setenv("DJ_PASS", "s3cret-password")
-    spec = ArraySpec(
-        workers=3,
-        tables="behavior",
-        restrict="subject=KS014",
-        stale_timeout=7200.0,
-        prefix="lab_",
-        partition="short",
-        log_dir=Path("/shared/logs"),
-        loop=True,
-        sleep=30.0,
+    worker = WorkerOptions(
+        tables=("behavior",), restrict={"subject": "KS014"}, stale_timeout=7200.0, loop=True, sleep=30.0
     )
+    spec = ArraySpec(workers=3, worker=worker, prefix="lab_", partition="short", log_dir=Path("/shared/logs"))
     script = job_script(spec, python="/opt/venv/bin/python")
     assert script.startswith("#!/bin/bash\n")
     for line in (
@@ -28,8 +22,8 @@ def test_job_script_runs_one_worker_per_task_and_holds_no_credentials(monkeypatc
         "#SBATCH --partition=short",
         "#SBATCH --output=/shared/logs/populate-%A_%a.log",
         "#SBATCH --export=ALL",
-        "exec /opt/venv/bin/python -m iblpipe --prefix lab_ populate --no-progress --log-keys --tables behavior "
-        "--restrict subject=KS014 --stale-timeout 7200.0 --loop --sleep 30.0",
+        "exec /opt/venv/bin/python -m iblpipe --prefix lab_ populate --processes 1 --no-progress --tables behavior "
+        "--restrict subject=KS014 --stale-timeout 7200.0 --log-keys --loop --sleep 30.0",
     ):
         assert line in script.splitlines()
     assert "s3cret" not in script and "DJ_" not in script
