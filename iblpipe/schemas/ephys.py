@@ -142,13 +142,13 @@ class Clusters(columnar.Imported):
 
         reference.BrainRegion.ensure_loaded()  # a no-op after the first insertion of a fresh pipeline
         sorting = probe_sorting(key)
-        return str(sorting.session), sorting.collection, sorting.revision, sorting.sorter
+        return str(sorting.session), sorting.collection, sorting.revision, sorting.sorter, sorting.defaults
 
-    def make_compute(self, key, session, collection, revision, sorter):
+    def make_compute(self, key, session, collection, revision, sorter, defaults):
         from iblpipe.schemas.files import read_sorting
         from iblpipe.sources.locate import Located
 
-        return read_sorting(Located(Path(session), collection, revision, sorter))
+        return read_sorting(Located(Path(session), collection, revision, sorter, defaults))
 
     def make_insert(self, key, sorting, table, region_source):
         from iblpipe.schemas.files import check_regions
@@ -365,7 +365,7 @@ class TrialPSTH(columnar.Computed):
         params = (PsthParams & key).fetch1()
         window = tuple(float(params[k]) for k in ("pre_time", "post_time", "bin_size", "smoothing"))
         sorting = imported_sorting(key)
-        located = (str(sorting.session), sorting.collection, sorting.revision, sorting.sorter)
+        located = (str(sorting.session), sorting.collection, sorting.revision, sorting.sorter, sorting.defaults)
         return located, tuple(int(i) for i in np.sort(good)), window
 
     def make_compute(self, key, located, good_ids, window):

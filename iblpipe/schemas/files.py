@@ -48,9 +48,10 @@ def imported_sorting(key: dict):
     from iblpipe.schemas import ephys
     from iblpipe.sources.locate import Located
 
-    row = (ephys.Clusters & key).fetch1()
+    row = (ephys.Clusters * ephys.SortingParams.proj("max_revision") & key).fetch1()
     probe = (ephys.ProbeInsertion & key).fetch1()
-    return Located(session_folder(probe), row["collection"], row["revision"], row["spike_sorter"])
+    defaults = row["max_revision"] is None  # no revision asked: a ONE cache's default revisions
+    return Located(session_folder(probe), row["collection"], row["revision"], row["spike_sorter"], defaults)
 
 
 def read_sorting(sorting) -> tuple:
@@ -93,7 +94,7 @@ def check_regions(sorting, ids, region_source: str) -> None:
 
 
 def stale_sortings(restriction=None) -> list[tuple[dict, str, str]]:
-    """``Clusters`` rows whose ``SortingParams`` now choose another collection or revision on disk.
+    """``Clusters`` rows whose ``SortingParams`` now choose another collection or revision (``sources.locate``).
 
     Returns ``(key, imported, now)`` per stale row, ``imported`` and ``now`` as
     ``collection#revision#``. A probe whose files are gone entirely is not stale (nothing to follow).
@@ -130,16 +131,17 @@ def stale_sortings(restriction=None) -> list[tuple[dict, str, str]]:
 
 
 def follow_new_sortings(restriction=None) -> list[dict]:
-    """Delete the ``Clusters`` rows (and everything computed from them) whose sorting has a newer revision.
+    """Delete the ``Clusters`` rows (and everything computed from them) whose sorting is no longer the chosen one.
 
-    The next ``Clusters.populate()`` imports the sorting the rules now choose. Returns the deleted keys.
+    A newer revision on disk (or, in a ONE cache, a new default revision in ``datasets.pqt``) or a
+    new preferred sorter folder makes a row stale. The next ``Clusters.populate()`` imports the sorting the rules now choose. Returns the deleted keys.
     """
     from iblpipe.schemas import ephys
 
     stale = stale_sortings(restriction)
     for key, imported, now in stale:
         logger.info(
-            "insertion %s (%s): %s replaced by %s on disk",
+            "insertion %s (%s): %s replaced by %s; deleting its rows and those computed from them",
             key["probe_insertion_uuid"],
             key["sorting_params"],
             imported,

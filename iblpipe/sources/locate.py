@@ -13,8 +13,12 @@ One place for the file-path rules the tables follow (issue 14):
 - **Task collections** (``ibllib.pipes.base_tasks``): the tasks of
   ``_ibl_experiment.description.yaml``, in order, write their ALF files to ``alf`` or, when
   a task has a ``protocol_number``, to ``alf/task_NN``. Without a description: ``alf``.
+- **ONE cache** (``sources.catalog``): when the data root is a ONE cache (``datasets.pqt`` at
+  its top), which collections, revisions and files exist is what ``datasets.pqt`` lists, and
+  with no revision asked each dataset comes from its ``default_revision``, as
+  ``One(mode='local')`` loads it; otherwise the folders on disk decide.
 
-Everything here reads only the session folder; no database, no ONE instance.
+Everything here reads only the session folder and the cache tables; no database, no ONE instance.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iblpipe.errors import DataError
+from iblpipe.sources.catalog import session_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +47,15 @@ class Located:
     """A collection of one session chosen for reading, and the revision its files come from.
 
     ``revision`` is the latest revision among the object's files ("" when none sits in a
-    revision folder); ``files`` resolves each dataset to its own latest revision not after it.
+    revision folder); ``files`` resolves each dataset to its own latest revision not after it,
+    or, with ``defaults`` (no revision was asked) in a ONE cache, to its default revision.
     """
 
     session: Path  # the session folder <root>/<lab>/Subjects/<subject>/<date>/<NNN>
     collection: str  # posix path relative to the session, e.g. alf/probe00/pykilosort
     revision: str = ""  # e.g. 2024-05-06; "" for files outside any revision folder
     sorter: str = ""  # spike sorter folder name (probe collections only); "" for alf/<probe> itself
+    defaults: bool = False  # no revision asked: a ONE cache's default_revision flags choose the files
 
     @property
     def folder(self) -> Path:
@@ -57,7 +64,7 @@ class Located:
 
     def files(self, obj: str) -> list[Path]:
         """Files of ALF object ``obj`` (``spikes``, ``clusters``, ``trials``...), each from its latest revision."""
-        return _object_files(self.folder, obj, self.revision or None)
+        return _object_files(self.session, self.collection, obj, self.revision or None, self.defaults)
 
 
 def session_folder(root: str | os.PathLike, lab: str, subject: str, date, number: int) -> Path:
@@ -86,37 +93,85 @@ def object_of(name: str) -> str | None:
     return re.sub(r"^_[a-zA-Z0-9]+_", "", parts[0])
 
 
-def _object_files(folder: Path, obj: str, revision: str | None) -> list[Path]:
-    """Per dataset name, its file in the latest revision not after ``revision`` (None: the latest)."""
-    chosen: dict[str, tuple[str, Path]] = {}
-    for rev, path in _revision_dirs(folder).items():
-        if revision is not None and rev > revision:
+def _listing(session: Path, collection: str, obj: str) -> tuple[dict[str, dict[str, bool | None]], bool]:
+    """``{dataset name: {revision: default flag}}`` of ``obj`` in ``collection``, and whether a ONE cache listed it.
+
+    From ``datasets.pqt`` when the session lies in a ONE cache that knows it, else from the disk
+    (default flags None).
+    """
+    listed = session_datasets(session)
+    out: dict[str, dict[str, bool | None]] = {}
+    if listed is None:
+        for rev, path in _revision_dirs(session / collection).items():
+            for file in path.iterdir():
+                if file.is_file() and object_of(file.name) == obj:
+                    out.setdefault(file.name, {})[rev] = None
+        return out, False
+    for dataset in listed:
+        if dataset.collection == collection and object_of(dataset.name) == obj:
+            out.setdefault(dataset.name, {})[dataset.revision] = dataset.default
+    return out, True
+
+
+def _choose(revisions: dict[str, bool | None], bound: str | None, defaults: bool, where: Path) -> str | None:
+    """ONE's revision of one dataset (``one.util.filter_revision_last_before``).
+
+    With ``defaults`` and default flags known: the flagged revision (the only one, when none is
+    flagged; else the latest, with a warning); otherwise the latest not after ``bound``.
+    """
+    if defaults and any(flag is not None for flag in revisions.values()):
+        flagged = sorted(rev for rev, flag in revisions.items() if flag)
+        if len(flagged) > 1:
+            raise DataError(
+                f"{where}: datasets.pqt marks revisions {flagged} as default_revision (one expected); "
+                "rebuild the ONE cache tables or ask for a revision (SortingParams.max_revision)"
+            )
+        if flagged:
+            return flagged[0]
+        if len(revisions) > 1:
+            logger.warning("%s: no default_revision in datasets.pqt; reading the latest, as ONE does", where)
+    candidates = [rev for rev in revisions if bound is None or rev <= bound]
+    return max(candidates) if candidates else None
+
+
+def _object_files(session: Path, collection: str, obj: str, bound: str | None, defaults: bool) -> list[Path]:
+    """Per dataset of ``obj``, its file in the revision ONE reads (``_choose``) that is on disk."""
+    listing, cached = _listing(Path(session), collection, obj)
+    out = []
+    for name in sorted(listing):
+        rev = _choose(listing[name], bound, defaults, Path(session) / collection / name)
+        if rev is None:
             continue
-        for file in path.iterdir():
-            if file.is_file() and object_of(file.name) == obj:
-                if file.name not in chosen or rev > chosen[file.name][0]:
-                    chosen[file.name] = (rev, file)
-    return [chosen[name][1] for name in sorted(chosen)]
+        path = Path(session) / collection / (f"#{rev}#" if rev else "") / name
+        if not cached or path.is_file():  # a listed file missing from disk is missing, as in ONE's local mode
+            out.append(path)
+    return out
 
 
-def object_revision(folder: Path, obj: str, revision: str | None = None) -> str | None:
-    """The latest revision holding a file of ``obj`` in ``folder`` (not after ``revision``); None when none."""
-    revisions = [
-        rev
-        for rev, path in _revision_dirs(folder).items()
-        if (revision is None or rev <= revision)
-        and any(f.is_file() and object_of(f.name) == obj for f in path.iterdir())
-    ]
-    return max(revisions) if revisions else None
+def object_revision(session: Path, collection: str, obj: str, revision: str | None = None) -> str | None:
+    """The latest revision ONE reads a file of ``obj`` from in ``collection`` (``revision``: the latest not after it).
+
+    With no ``revision`` in a ONE cache, each dataset's default revision. None when ``obj`` has no file.
+    """
+    listing, _ = _listing(Path(session), collection, obj)
+    where = Path(session) / collection
+    chosen = [_choose(revs, revision, revision is None, where / name) for name, revs in listing.items()]
+    chosen = [rev for rev in chosen if rev is not None]
+    return max(chosen) if chosen else None
 
 
 def probe_collections(session: Path, probe: str) -> list[str]:
     """Collections ``alf/<probe>`` and ``alf/<probe>/<sorter>`` holding ``spikes.*`` files (any revision)."""
+    listed = session_datasets(session)
+    if listed is not None:
+        mine = {d.collection for d in listed if object_of(d.name) == "spikes"}
+        return sorted(c for c in mine if c == f"alf/{probe}" or c.startswith(f"alf/{probe}/"))
     base = Path(session) / "alf" / probe
     if not base.is_dir():
         return []
     candidates = [base] + sorted(p for p in base.iterdir() if p.is_dir() and not _REVISION.match(p.name))
-    return [p.relative_to(session).as_posix() for p in candidates if object_revision(p, "spikes") is not None]
+    collections = [p.relative_to(session).as_posix() for p in candidates]
+    return [c for c in collections if object_revision(session, c, "spikes") is not None]
 
 
 def choose_sorting(collections: list[str], probe: str, sorter: str | None = None) -> str | None:
@@ -166,12 +221,18 @@ def spike_sorting(session: str | os.PathLike, probe: str, sorter: str | None = N
             logger.info("%s: sortings %s, none preferred; reading the shortest, %s", session, collections, chosen)
         else:
             logger.debug("%s: sortings %s; reading %s", session, collections, chosen)
-    found = [object_revision(session / chosen, obj, revision) for obj in SORTING_OBJECTS]
+    found = [object_revision(session, chosen, obj, revision) for obj in SORTING_OBJECTS]
     if found[0] is None:
         raise DataError(f"{session / chosen}: no spikes.* files in a revision up to {revision}")
     rev = max(r for r in found if r is not None)
     name = chosen.removeprefix(f"alf/{probe}").strip("/")
-    return Located(session, chosen, rev, name)
+    located = Located(session, chosen, rev, name, defaults=revision is None)
+    if not located.files("spikes"):
+        raise DataError(
+            f"{session / chosen}: datasets.pqt of the ONE cache lists spikes.* (revision {rev or 'none'}) but no "
+            "file is on disk; download them (SpikeSortingLoader(...).download_spike_sorting()) or update the cache"
+        )
+    return located
 
 
 @dataclass(frozen=True)
@@ -235,7 +296,7 @@ def trials(session: str | os.PathLike, revision: str | None = None) -> list[tupl
     found = []
     for task in tasks(session) or [None]:
         collection = "alf" if task is None else task.collection
-        rev = object_revision(session / collection, "trials", revision)
+        rev = object_revision(session, collection, "trials", revision)
         if rev is not None:
-            found.append((task, Located(session, collection, rev)))
+            found.append((task, Located(session, collection, rev, defaults=revision is None)))
     return sorted(found, key=lambda item: item[0] is not None and is_passive(item[0].protocol))

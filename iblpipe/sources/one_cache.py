@@ -19,7 +19,7 @@ from iblpipe.sources import records as R
 logger = logging.getLogger(__name__)
 
 ONE_CACHE_KINDS = frozenset({"lab", "project", "subject", "session"})
-ONE_ID_COLUMNS = r"^e?id(_\d)?$"  # index columns of a ONE sessions table: id (2.x/3.x) or id_0, id_1 (1.x)
+ONE_ID_COLUMNS = r"^e?id(_\d)?$"  # index columns of a ONE table: id / eid, id (2.x/3.x) or id_0, id_1, eid_0... (1.x)
 
 
 def read_one_cache(cache_dir: str | os.PathLike) -> R.Snapshot:
@@ -28,29 +28,36 @@ def read_one_cache(cache_dir: str | os.PathLike) -> R.Snapshot:
     return from_sessions(sessions.to_dict("records"), source=f"one-cache:{cache_dir}")
 
 
-def load_sessions(cache_dir: str | os.PathLike):
-    """The sessions table of a ONE cache of any version, as ONE itself loads it (``one.alf.cache.load_tables``).
+def load_table(cache_dir: str | os.PathLike, name: str):
+    """One cache table (``sessions``, ``datasets``) of a ONE cache of any version, as ONE loads it.
 
-    ONE 1.x tables (integer ``id_0, id_1`` uuid halves, a ``project`` column) and 2.x/3.x tables
-    (uuid strings) come out alike: one row per session with a string ``id``. A table without
-    ONE's metadata (written by plain pandas) is read and patched by ONE's ``patch_tables``.
+    Read by ``one.alf.cache.load_tables`` (ONE 1.x integer ``id_0, id_1`` uuid halves become uuid
+    strings, 1.x ``project`` becomes ``projects``); a table without ONE's metadata (written by
+    plain pandas) is read and patched by ONE's ``patch_tables``.
     """
     import pandas as pd
     from one.alf.cache import load_tables, patch_tables
 
-    path = Path(cache_dir) / "sessions.pqt"
+    path = Path(cache_dir) / f"{name}.pqt"
     if not path.exists():
         raise SourceError(f"cannot read ONE cache table {path}: file not found")
     try:
-        sessions = load_tables(Path(cache_dir), glob_pattern="sessions.pqt")["sessions"]
-        if sessions.empty:  # no ONE metadata: load_tables skipped it
-            sessions = pd.read_parquet(path)
-            ids = sorted(sessions.filter(regex=ONE_ID_COLUMNS).columns)
-            if isinstance(sessions.index, pd.RangeIndex) and ids:
-                sessions = sessions.set_index(ids)
-            sessions = patch_tables(sessions, name="sessions")
+        table = load_tables(Path(cache_dir), glob_pattern=path.name)[name]
+        if table.empty:  # no ONE metadata: load_tables skipped it
+            table = pd.read_parquet(path)
+            ids = sorted(table.filter(regex=ONE_ID_COLUMNS).columns)
+            if isinstance(table.index, pd.RangeIndex) and ids:
+                table = table.set_index(ids)
+            table = patch_tables(table, name=name)
     except (OSError, ValueError, KeyError) as err:
         raise SourceError(f"cannot read ONE cache table {path}: {err}") from None
+    return table
+
+
+def load_sessions(cache_dir: str | os.PathLike):
+    """The sessions table of a ONE cache of any version (``load_table``): one row per session, a string ``id``."""
+    path = Path(cache_dir) / "sessions.pqt"
+    sessions = load_table(cache_dir, "sessions")
     if sessions.index.name in ("id", "eid") or "id" not in sessions.columns:
         sessions = sessions.reset_index()
     missing = {"id", "lab", "subject", "date", "number"} - set(sessions.columns)

@@ -104,8 +104,10 @@ def _ibl_units(root, insertion) -> tuple[dict, str, set]:
     from one.alf.cache import make_parquet_db
     from one.api import One
 
-    make_parquet_db(root)
-    one = One(cache_dir=root, mode="local")
+    tables = root.with_name(root.name + "_one_tables")  # outside the data root: ours keeps reading the disk
+    tables.mkdir(exist_ok=True)
+    make_parquet_db(root, out_dir=tables)
+    one = One(cache_dir=root, tables_dir=tables, mode="local")
     session = _folder(root, insertion).parent.parent
     atlas = types.SimpleNamespace(regions=BrainRegions())  # acronyms without building (downloading) a volume
     ssl = SpikeSortingLoader(one=one, eid=one.to_eid(session), pname=insertion[2], atlas=atlas)
