@@ -38,7 +38,6 @@ def prepare_worker(options: WorkerOptions, *, progress: Callable | None = None):
     check_restriction(options.restrict)
     tables = select_tables(options.tables)
     require_data_root(tables)
-    follow_new_sortings(tables, options.restrict)
     return Worker(
         tables,
         restrict=dict(options.restrict),
@@ -47,6 +46,7 @@ def prepare_worker(options: WorkerOptions, *, progress: Callable | None = None):
         transient_budget=options.retry_budget,
         progress=progress,
         log_keys=options.log_keys,
+        before_pass=lambda: follow_new_sortings(tables, options.restrict),
     )
 
 
@@ -137,7 +137,7 @@ def require_data_root(tables: list) -> None:
 
 
 def follow_new_sortings(tables: list, restrict) -> None:
-    """Before populating ephys.Clusters: delete the rows whose spike sorting has a newer revision on disk."""
+    """Before each pass that populates ephys.Clusters: delete the rows whose spike sorting changed on disk."""
     from iblpipe.populate import restriction_for
     from iblpipe.schemas import ephys, files
 

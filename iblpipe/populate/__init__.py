@@ -97,6 +97,8 @@ class Worker:
     transient_budget : (s) how long one key may keep failing transiently before the worker gives up on it
     progress : ``progress(iterable, total=, desc=)`` wrapper (tqdm on a TTY); None for log lines only
     log_keys : log every made key at INFO (the audit trail that each key was made once), else at DEBUG
+    before_pass : called at the start of every pass (populate's ``follow_new_sortings``): its failure stops the
+        first pass (before any work) and is logged and counted as an error on later passes
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class Worker:
         transient_budget: float = DEFAULT_TRANSIENT_BUDGET_S,
         progress: Callable | None = None,
         log_keys: bool = False,
+        before_pass: Callable[[], None] | None = None,
     ) -> None:
         if max_calls is not None and max_calls < 1:
             raise ConfigError(f"--max-calls {max_calls}: must be at least 1")
@@ -121,6 +124,7 @@ class Worker:
         self.transient_budget = transient_budget
         self.progress = progress
         self.log_keys = log_keys
+        self.before_pass = before_pass
         self.stop_requested = False
         self.host = socket.gethostname()
 
@@ -156,7 +160,10 @@ class Worker:
         deadline = None if duration is None else time.monotonic() + duration
         logger.info("worker %s pid %d: %d tables%s", self.host, os.getpid(), len(self.tables), " (loop)" * loop)
         with self.handle_sigterm():
+            first = True
             while True:
+                self._before_pass(report, first)
+                first = False
                 for table in self.tables:
                     if self.stop_requested:
                         break
@@ -174,6 +181,28 @@ class Worker:
                     break
         report.stopped = self.stop_requested
         return report
+
+    def _before_pass(self, report: RunReport, first: bool) -> None:
+        """Run ``before_pass`` (transient failures retried); see the class docstring for its errors."""
+        if self.before_pass is None or self.stop_requested:
+            return
+        try:
+            retry_transient(
+                lambda retry: self.before_pass(),
+                what="before the pass",
+                budget=self.transient_budget,
+                then="going on with the pass",
+                sleep=self.sleep,
+                should_stop=lambda: self.stop_requested,
+            )
+        except TransientFailure as exc:
+            report.gave_up.append(str(exc))
+            logger.error("%s", exc)
+        except Exception as exc:
+            if first:
+                raise
+            report.errors.append(("before the pass", {}, _message(exc)))
+            logger.error("before the pass: %s", _message(exc))
 
     def populate_table(self, table) -> TableResult:
         """Every pending key of ``table`` this worker can reserve, one at a time."""

@@ -2,13 +2,18 @@
 
 The cache disagrees with the disk: a sorter folder on disk it does not list, a newer revision on
 disk that is not the default. ``SpikeSortingLoader`` on ``One(cache_dir=root, mode='local')`` (the
-same tables) is the oracle.
+same tables) is the oracle. Also: a looping ``populate`` worker follows a revision that appears
+while it runs, on its next pass.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import subprocess
+import sys
+import time
 import types
 import uuid
 from pathlib import Path
@@ -143,3 +148,44 @@ def test_new_default_revision_in_the_cache_replaces_old_rows(prefix, lab):
     ephys.Clusters.populate(key)
     row = _assert_equal_to_ibl(lab, CACHED)
     assert (row["revision"], row["n_clusters"]) == (NEWER, 13)
+
+
+def _worker(prefix: str, db_server, root: Path, log: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), IBLPIPE_DATA_ROOT=str(root))
+    env.update(DJ_HOST=str(db_server["host"]), DJ_PORT=str(db_server["port"]))
+    env.update(DJ_USER=db_server["user"], DJ_PASS=db_server["password"])
+    argv = [sys.executable, "-m", "iblpipe", "--prefix", prefix, "populate", "--no-progress"]
+    argv += ["--tables", "ephys.Clusters", "--loop", "--sleep", "1"]
+    return subprocess.Popen(argv, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+
+
+def _wait_for(what: str, check, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not check():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"worker never reached: {what} (exit {proc.poll()}); log:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+def test_looping_worker_follows_a_new_revision_on_its_next_pass(prefix, lab, db_server, tmp_path):
+    key = _key(LOOPED)
+    assert (ephys.Clusters & key).fetch1("revision") == ""
+    log = tmp_path / "worker.log"
+    proc = _worker(prefix, db_server, lab, log)
+    _wait_for("the end of its first pass", lambda: "pass done" in log.read_text(), proc, log)
+    write_probe(_folder(lab, LOOPED) / f"#{ARRIVING}#", seed=24, n_clusters=14, **REAL)
+    write_cache(lab, {})  # as after ONE downloads the re-run: listed and the default
+
+    def followed() -> bool:
+        rows = (ephys.Clusters & key).to_dicts()
+        return bool(rows) and rows[0]["revision"] == ARRIVING
+
+    _wait_for(f"Clusters of {LOOPED[2]} at revision {ARRIVING}", followed, proc, log)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=WAIT_S) == 0, log.read_text()
+    text = log.read_text()
+    assert f"alf/probe01## replaced by alf/probe01#{ARRIVING}#" in text
+    row = _assert_equal_to_ibl(lab, LOOPED)
+    assert row["n_clusters"] == 14
+    assert (ephys.Clusters & _key(CACHED)).fetch1("revision") == NEWER  # the other insertion untouched
