@@ -63,12 +63,14 @@ def register(sub) -> None:
     grant.set_defaults(func=_grant)
     mig = dbsub.add_parser(
         "migrate",
-        help="bring the pipeline's tables to this version's layout in place (keeps every row)",
+        help="bring the pipeline's tables to this version's layout in place",
         description=(
             "Rename tables of an earlier iblpipe layout in place, e.g. behavior.Trials (per session) -> "
             "behavior.TrialSet, Trials.Trial -> TrialSet.Trial (now behavior.Trials). One atomic RENAME; "
             "foreign keys and DataJoint lineage follow. Nothing is re-imported. Run it once, as an "
-            "administrator, before workers and analysts use the new version; a second run changes nothing."
+            "administrator, before workers and analysts use the new version; a second run changes nothing. "
+            "ephys.Clusters keyed by insertion only (before spike sortings were told apart) is dropped with "
+            "every table below it; the next populate imports them again from the ALF files."
         ),
     )
     mig.add_argument("--dry-run", action="store_true", help="list the renames without doing them")
@@ -155,14 +157,27 @@ def _migrate(args: argparse.Namespace) -> int:
     conn = connect()
     if args.dry_run:
         todo = migrate.pending(names, conn)
+        rebuilds = migrate.pending_rebuilds(names, conn)
         for db, old, new in todo:
             print(f"would rename {db}.{old} -> {db}.{new}")
-        print("nothing to migrate" if not todo else f"{len(todo)} table(s) to rename")
+        for db, table, order in rebuilds:
+            dropped = ", ".join(f"{d}.{t}" for d, t in order)
+            print(f"would drop {dropped} ({db}.{table} is keyed by an earlier layout; populate imports it again)")
+        if not todo and not rebuilds:
+            print("nothing to migrate")
+        else:
+            print(f"{len(todo)} table(s) to rename, {len(rebuilds)} to rebuild")
         return 0
-    done = migrate.migrate(names, conn)
-    for line in done:
+    renamed = migrate.rename(names, conn)
+    for line in renamed:
         print(f"renamed {line}")
-    print("nothing to migrate: the layout is current" if not done else f"migrated {len(done)} table(s)")
+    rebuilt = migrate.rebuild(names, conn)
+    for line in rebuilt:
+        print(f"rebuilt {line}")
+    if not renamed and not rebuilt:
+        print("nothing to migrate: the layout is current")
+    elif renamed:
+        print(f"migrated {len(renamed)} table(s)")
     return 0
 
 

@@ -7,8 +7,17 @@ table) inside ``<prefix>behavior``, in one atomic ``RENAME TABLE``; InnoDB moves
 foreign keys of the tables below (PsychometricFit, ReactionTime, BehaviorHistory.Session)
 with them, and DataJoint's ``~lineage`` rows are renamed to match. Rows are not copied.
 
-``schemas.activate`` refuses a database that still has the old tables (it would declare
-the new ones empty beside them), naming this command.
+Issue 14: ``ephys.Clusters`` became keyed by insertion x ``SortingParams`` (which spike
+sorting, sorter and revision a row was imported from). Rows keyed by insertion only cannot
+say which sorting they hold (the earlier code read ``alf/<probe>`` itself, often not the
+sorting IBL's loader chooses), so they are not re-keyed: ``Clusters`` and every table below it
+(UnitQuality, RegionRollup, TrialPSTH, their Parts and jobs tables) are dropped, and the next
+``iblpipe populate`` imports them again from the ALF files under the default ``SortingParams``
+row. Nothing else is touched: behaviour tables, insertions, trajectories, rules and parameter
+rows are kept.
+
+``schemas.activate`` refuses a database that still has tables of an earlier layout (it would
+declare the new ones beside them, or fail on them), naming this command.
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ RENAMES = (
     ("behavior", "_trials__digest", "_trial_set__digest"),
     ("behavior", "~~trials", "~~trial_set"),
 )
+# (schema module, table, key attribute of the current layout): a table without it is of an earlier layout
+# and is dropped with everything below it (populate imports its rows again).
+REKEYED = (("ephys", "_clusters", "sorting_params"),)
 
 
 def _tables(conn, database: str) -> set[str]:
@@ -54,18 +66,81 @@ def pending(names: dict[str, str], conn) -> list[tuple[str, str, str]]:
     return todo
 
 
+def _referencing(conn, database: str, table: str) -> set[tuple[str, str]]:
+    """Tables whose foreign keys reference ``database.table`` (in any schema)."""
+    rows = conn.query(
+        "SELECT DISTINCT table_schema, table_name FROM information_schema.key_column_usage "
+        "WHERE referenced_table_schema = %s AND referenced_table_name = %s",
+        args=(database, table),
+    ).fetchall()
+    return {(row[0], row[1]) for row in rows} - {(database, table)}
+
+
+def pending_rebuilds(names: dict[str, str], conn) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """Tables of an earlier key layout: ``(database, table, [(database, table) to drop, dependents first])``."""
+    todo = []
+    for module, table, attribute in REKEYED:
+        database = names[module]
+        columns = conn.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            args=(database, table),
+        ).fetchall()
+        if not columns or attribute in {row[0] for row in columns}:
+            continue
+        below = {(database, table): _referencing(conn, database, table)}
+        frontier = set(below[(database, table)])
+        while frontier:
+            for item in frontier:
+                below[item] = _referencing(conn, *item)
+            frontier = set().union(*(below[item] for item in frontier)) - set(below)
+        order, left = [], set(below)
+        while left:  # a table is dropped once no table left references it
+            free = sorted(item for item in left if not below[item] & left)
+            order += free
+            left -= set(free)
+        todo.append((database, table, order))
+    return todo
+
+
 def require_current(names: dict[str, str], conn) -> None:
     """Raise ConfigError naming ``iblpipe db migrate`` when the database still has tables of an older layout."""
-    todo = pending(names, conn)
-    if todo:
-        tables = ", ".join(f"{db}.{old}" for db, old, _ in todo)
+    tables = [f"{db}.{old}" for db, old, _ in pending(names, conn)]
+    tables += [f"{db}.{table}" for db, table, _ in pending_rebuilds(names, conn)]
+    if tables:
         raise ConfigError(
-            f"the database has tables of an earlier iblpipe ({tables}): an administrator runs "
-            "`iblpipe db migrate` once (renames them in place, keeps every row)"
+            f"the database has tables of an earlier iblpipe ({', '.join(tables)}): an administrator runs "
+            "`iblpipe db migrate` once (renames tables in place keeping their rows; ephys units keyed by "
+            "insertion only are dropped, and the next `iblpipe populate` imports them again)"
         )
 
 
+def rebuild(names: dict[str, str], conn) -> list[str]:
+    """Drop the tables of an earlier key layout and everything below them (``pending_rebuilds``); what was done."""
+    q = conn.adapter.quote_identifier
+    done = []
+    for database, table, order in pending_rebuilds(names, conn):
+        n_rows = conn.query(f"SELECT COUNT(*) FROM {q(database)}.{q(table)}").fetchone()[0]
+        for db, name in order:
+            jobs = "~~" + name.lstrip("_")  # DataJoint's jobs table of an auto-populated table
+            conn.query(f"DROP TABLE {q(db)}.{q(name)}")
+            conn.query(f"DROP TABLE IF EXISTS {q(db)}.{q(jobs)}")
+            if LINEAGE_TABLE in _tables(conn, db):
+                conn.query(f"DELETE FROM {q(db)}.{q(LINEAGE_TABLE)} WHERE table_name = %s", args=(name,))
+        dropped = ", ".join(f"{db}.{name}" for db, name in order)
+        done.append(
+            f"{database}.{table} (keyed by an earlier layout, {n_rows} rows): dropped {dropped}; "
+            "`iblpipe populate` imports them again"
+        )
+        logger.warning("migrated: %s", done[-1])
+    return done
+
+
 def migrate(names: dict[str, str], conn) -> list[str]:
+    """Do the pending renames, then the rebuilds (``rebuild``); returns what was done, one line per change."""
+    return rename(names, conn) + rebuild(names, conn)
+
+
+def rename(names: dict[str, str], conn) -> list[str]:
     """Do the pending renames (one atomic ``RENAME TABLE``) and fix DataJoint's lineage rows; returns what was done."""
     todo = pending(names, conn)
     if not todo:
