@@ -132,7 +132,7 @@ def require_data_root(tables: list) -> None:
         where = "is not set" if root is None else f"is {root}, which is not a directory"
         raise ConfigError(
             f"IBLPIPE_DATA_ROOT {where}: {', '.join(imported)} import ALF files from it; "
-            "set it to the folder holding <lab>/Subjects/..."
+            "set it to the folder holding <lab>/Subjects/... (data downloaded with ONE: its ONE().cache_dir)"
         )
 
 

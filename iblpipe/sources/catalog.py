@@ -56,20 +56,21 @@ class Catalog:
         self.has_defaults = "default_revision" in datasets.columns
         self._frame = datasets
         self._rows = datasets.groupby("session_path", sort=False).indices if len(datasets) else {}
+        self._listed: dict[str, list[Dataset]] = {}  # session -> its datasets, built on first use
 
     def datasets(self, session: str) -> list[Dataset] | None:
         """The datasets listed for ``session`` (``lab/Subjects/subject/date/NNN``); None when the cache lacks it."""
         if session not in self.sessions:
             return None
-        rows = self._rows.get(session)
-        if rows is None:
-            return []
-        part = self._frame.iloc[rows]
-        defaults = part["default_revision"] if self.has_defaults else [None] * len(part)
-        return [
-            Dataset(c, r, n, None if d is None else bool(d))
-            for c, r, n, d in zip(part["collection"], part["revision"], part["name"], defaults, strict=True)
-        ]
+        if session not in self._listed:
+            rows = self._rows.get(session, [])
+            part = self._frame.iloc[rows]
+            defaults = part["default_revision"] if self.has_defaults else [None] * len(part)
+            self._listed[session] = [
+                Dataset(c, r, n, None if d is None else bool(d))
+                for c, r, n, d in zip(part["collection"], part["revision"], part["name"], defaults, strict=True)
+            ]
+        return self._listed[session]
 
 
 _CATALOGS: dict[Path, tuple[tuple, Catalog]] = {}  # root -> (table file stats, catalog); filled on first use
@@ -129,8 +130,10 @@ def load_datasets(cache_dir: str | os.PathLike):
     table = table[table["rel_path"].str.startswith("alf")]
     if "qc" in table.columns:
         table = table[table["qc"].astype(str) != HIDDEN_QC]
-    parts = table["rel_path"].str.extract(_REL_PATH)
-    out = parts.fillna({"collection": "", "revision": ""}).assign(session_path=table["eid"].astype(str).map(by_eid))
+    rel = table["rel_path"].astype("category")  # the same few names recur in every session: parse each once
+    parts = rel.cat.categories.to_series().str.extract(_REL_PATH).fillna({"collection": "", "revision": ""})
+    parts = parts.iloc[rel.cat.codes.to_numpy()].set_axis(table.index)
+    out = parts.assign(session_path=table["eid"].astype(str).map(by_eid))
     if "default_revision" in table.columns:
         out["default_revision"] = table["default_revision"].astype(bool)
     return out.dropna(subset=["session_path", "name"]).reset_index(drop=True), paths.tolist()
