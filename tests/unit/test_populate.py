@@ -106,3 +106,28 @@ def test_retry_transient_does_not_retry_a_refused_login():
     with pytest.raises(DatabaseUnavailable):
         retry_transient(denied, what="startup", sleep=lambda s: None, reconnect=False)
     assert calls == [False]
+
+
+def test_before_pass_runs_on_every_pass_and_fails_only_the_first():
+    """populate's follow_new_sortings hook: every pass of a looping worker runs it (issue 14)."""
+    from iblpipe.populate import Worker
+
+    calls = []
+
+    def hook():
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise DataError("datasets.pqt: unreadable")
+        if len(calls) == 3:
+            worker.stop()
+
+    worker = Worker([], before_pass=hook)
+    report = worker.run(loop=True, sleep=0)
+    assert calls == [0, 1, 2] and report.stopped
+    assert report.errors == [("before the pass", {}, "DataError: datasets.pqt: unreadable")] and not report.ok
+
+    def broken():
+        raise DataError("datasets.pqt: unreadable")
+
+    with pytest.raises(DataError, match="unreadable"):  # the first pass: before any work, as at startup
+        Worker([], before_pass=broken).run()
