@@ -42,6 +42,11 @@ def load_session_trials(session: str | os.PathLike) -> tuple[dict, str]:
         logger.info("%s: several active tasks with trials; reading the first, %s", session, located.collection)
     files = [f for f in located.files("trials") if f.name.split(".")[1] not in SKIPPED_ATTRIBUTES]
     where = f"{located.folder}/_ibl_trials" + (f" (revision {located.revision})" if located.revision else "")
+    if not files:  # only in a ONE cache: datasets.pqt lists them, the disk does not hold them
+        raise DataError(
+            f"{where}.*: datasets.pqt of the ONE cache lists the trials object but no file is on disk; "
+            "download it (SessionLoader(...).load_trials()) or update the cache"
+        )
     return load_object(files, "trials"), where
 
 

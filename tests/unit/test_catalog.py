@@ -187,3 +187,11 @@ def test_one_1x_fixture_cache_with_files_on_disk(tmp_path):
     ((_, located),) = locate.trials(session)
     theirs = one_.load_object(str(eid), "trials", collection="alf", download_only=True)
     assert sorted(map(str, located.files("trials"))) == sorted(str(Path(f)) for f in theirs)
+
+
+def test_listed_trials_missing_on_disk_name_the_folder(cache):
+    root, session = cache
+    for path in (session / "alf").glob("_ibl_trials.*"):
+        path.unlink()
+    with pytest.raises(DataError, match=r"alf/_ibl_trials.*datasets.pqt .* lists the trials object but no file"):
+        load_session_trials(session)
