@@ -1,13 +1,16 @@
-"""Issue 20 compute parts: the converged MLE against psychofit, and the near-empty block rule."""
+"""Issue 20 compute parts: the converged MLE against psychofit, the near-empty block rule, verdict stability."""
 
 from __future__ import annotations
+
+import datetime
 
 import numpy as np
 import psychofit
 import pytest
 
-from iblpipe.compute import blocks, mle
+from iblpipe.compute import blocks, mle, stability
 from iblpipe.compute import psychometrics as psy
+from iblpipe.compute import training as tr
 from tests.behavior_data import make_trials
 
 CONTRASTS = np.array([-100.0, -25.0, -12.5, -6.25, 0.0, 6.25, 12.5, 25.0, 100.0])
@@ -136,3 +139,53 @@ def test_biased_session_fits_blocks_with_enough_trials():
 )
 def test_which_protocols_have_blocks(protocol, expected):
     assert blocks.has_blocks(protocol) is expected
+
+
+# ---------------------------------------------------------------- verdict stability over seeds
+
+BIASED_LAPSE = 0.07  # (fraction) generative lapse: the 0.2/0.8 block lapses land near the 0.1 ephys limit
+FLIPPING_DATA_SEED = 13  # data whose 0.2/0.8 lapses sit within psychofit's scatter of 0.1 (found by scanning 0..13)
+STEADY_DATA_SEED = 12  # data of the same kind whose status no seed changes
+
+
+def _biased_history(data_seed: int):
+    rng = np.random.default_rng(data_seed)
+    first = datetime.date(2024, 1, 1)
+    return [
+        tr.SessionInput(
+            first + datetime.timedelta(days=i),
+            BIASED,
+            make_trials(rng, 600, biased=True, bias=0.0, threshold=10.0, lapse=BIASED_LAPSE),
+            session_id=f"s{i}",
+        )
+        for i in range(3)
+    ]
+
+
+def test_window_whose_verdict_flips_with_the_seed_is_flagged():
+    sessions = _biased_history(FLIPPING_DATA_SEED)
+    memo = {}
+    result = stability.status_stability(sessions, stability.STABILITY_SEEDS, memo=memo)
+    reference = tr.training_history(sessions)
+    assert [r.status for r in result] == [d.status for d in reference]  # FIT_SEED's status is kept
+    flagged = [r for r in result if not r.stable]
+    assert flagged and all(len(r.statuses) > 1 and r.statuses[0] == r.status for r in flagged)
+    assert {"trained_1b", "ready4ephysrig"} <= set(flagged[-1].statuses)
+    # every seed's verdicts are memoised: a second run fits nothing and gives the same answer
+    n_memo = len(memo)
+    assert n_memo == 3 * (1 + stability.STABILITY_SEEDS)
+    assert stability.status_stability(sessions, stability.STABILITY_SEEDS, memo=memo) == result
+    assert len(memo) == n_memo
+
+
+def test_window_whose_verdict_does_not_flip_is_not_flagged():
+    result = stability.status_stability(_biased_history(STEADY_DATA_SEED), stability.STABILITY_SEEDS)
+    assert result and all(r.stable and r.statuses == (r.status,) for r in result)
+    assert all(r.n_seeds == stability.STABILITY_SEEDS for r in result)
+
+
+def test_other_seeds():
+    assert stability.other_seeds(3) == (psy.FIT_SEED + 1, psy.FIT_SEED + 2, psy.FIT_SEED + 3)
+    assert stability.other_seeds(0) == ()
+    with pytest.raises(ValueError, match="k must be"):
+        stability.other_seeds(-1)
