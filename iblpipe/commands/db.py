@@ -68,7 +68,9 @@ def register(sub) -> None:
             "Rename tables of an earlier iblpipe layout in place, e.g. behavior.Trials (per session) -> "
             "behavior.TrialSet, Trials.Trial -> TrialSet.Trial (now behavior.Trials). One atomic RENAME; "
             "foreign keys and DataJoint lineage follow. Nothing is re-imported. Run it once, as an "
-            "administrator, before workers and analysts use the new version; a second run changes nothing."
+            "administrator, before workers and analysts use the new version; a second run changes nothing. "
+            "Then brings parameter hashes to compute.params.content_hash and deletes psychometric fits of "
+            "near-empty blocks (issue 20), which the next populate refits."
         ),
     )
     mig.add_argument("--dry-run", action="store_true", help="list the renames without doing them")
@@ -158,11 +160,23 @@ def _migrate(args: argparse.Namespace) -> int:
         for db, old, new in todo:
             print(f"would rename {db}.{old} -> {db}.{new}")
         print("nothing to migrate" if not todo else f"{len(todo)} table(s) to rename")
+        if not todo:
+            stale = migrate.refit_pending(getattr(args, "prefix", None), conn)
+            print(
+                f"would delete the psychometric fits of {stale} session(s) with near-empty blocks (refit by populate)"
+            )
         return 0
     done = migrate.migrate(names, conn)
     for line in done:
         print(f"renamed {line}")
     print("nothing to migrate: the layout is current" if not done else f"migrated {len(done)} table(s)")
+    refreshed, refit = migrate.refresh(getattr(args, "prefix", None), conn)
+    for line in refreshed:
+        print(f"rehashed {line}")
+    if refit:
+        print(
+            f"deleted the psychometric fits of {refit} session(s) with near-empty blocks: `iblpipe populate` refits them"
+        )
     return 0
 
 

@@ -151,3 +151,42 @@ def test_figure_marks_the_unstable_dates(lab):
     assert np.allclose(drawn, mdates.date2num(np.array(sorted(unstable["session_date"]), dtype="datetime64[ns]")))
     fig = figures.plot_mouse(data)
     assert any("hangs on the fit seed" in t.get_text() for legend in fig.legends for t in legend.get_texts())
+
+
+def test_figures_with_unstable_marks_drawn_in_parallel_equal_the_serial_ones(lab, tmp_path):
+    serial = report.draw_report(tmp_path / "serial", force=True, today=dt.date(2024, 2, 1))
+    parallel = report.draw_report(tmp_path / "parallel", force=True, today=dt.date(2024, 2, 1), processes=2)
+    assert sorted(parallel.drawn) == sorted(serial.drawn) == [f"{LAB}/{m}" for m in sorted(MICE)]
+    for mouse in MICE:
+        for name in (f"{mouse}.png", f"thumbnails/{mouse}.png"):
+            assert (tmp_path / "parallel" / LAB / name).read_bytes() == (tmp_path / "serial" / LAB / name).read_bytes()
+
+
+def test_migrate_refits_sessions_with_near_empty_blocks_and_rehashes_parameters(prefix, lab):
+    import hashlib
+    import json
+    import uuid
+
+    from iblpipe.compute.params import content_hash
+    from iblpipe.schemas import migrate
+
+    uid = lab["TRN002"][0][0]
+    key = {"session_uuid": uid, "params_name": behavior.DEFAULT_PARAMS_NAME}
+    # a row as the earlier code made it: a 2-trial 0.2 'block' of a training session
+    behavior.PsychometricFit.insert1(
+        dict(key, probability_left=0.2, bias=6.25, threshold=38.3, lapse_low=0.83, lapse_high=0.53, n_trials=2),
+        allow_direct_insert=True,
+    )
+    old_hash = uuid.UUID(hashlib.md5(json.dumps(behavior.DEFAULT_PARAMS, sort_keys=True).encode()).hexdigest())
+    behavior.BehaviorParams.update1({"params_name": behavior.DEFAULT_PARAMS_NAME, "params_hash": old_hash})
+    conn = behavior.schema.connection
+    assert migrate.refit_pending(prefix, conn) == 1
+    rehashed, refit = migrate.refresh(prefix, conn)
+    assert refit == 1 and rehashed == [f"behavior.BehaviorParams {behavior.DEFAULT_PARAMS_NAME}"]
+    assert behavior.BehaviorParams.fetch1("params_hash") == content_hash(behavior.DEFAULT_PARAMS)
+    assert not (behavior.PsychometricFit & key) and not (behavior.ConvergedFit & key)
+    behavior.PsychometricFit.populate(key)
+    behavior.ConvergedFit.populate(key)
+    assert (behavior.PsychometricFit & key).to_pandas().reset_index()["probability_left"].tolist() == [0.5]
+    assert (behavior.ConvergedFit & key).fetch1("n_blocks_skipped") == 2
+    assert migrate.refresh(prefix, conn) == ([], 0)

@@ -9,6 +9,9 @@ seed (our agreement with IBL). Beside them:
 - ``StatusStability``: per status date, whether ``FitParams.stability_seeds`` other seeds give
   the same status, and the statuses seen (``compute.stability``); the verdicts of every seed are
   cached in ``StatusMemo``, so a nightly run fits only the windows of new sessions.
+
+Databases computed before issue 20 hold fits of blocks the rule now skips: ``iblpipe db migrate``
+deletes those sessions' fits (:func:`drop_near_empty_block_fits`) and the next populate refits them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from iblpipe.schemas.behavior.histories import (
     _history_trials,
     _session_inputs,
 )
-from iblpipe.schemas.behavior.params import BehaviorParams, FitParams
+from iblpipe.schemas.behavior.params import BehaviorParams, FitParams, criteria_of
 from iblpipe.schemas.behavior.sessions import PsychometricFit, TrialSet, _trial_arrays
 from iblpipe.schemas.frames import to_frame
 
@@ -168,6 +171,7 @@ class StatusStability(columnar.Computed):
         # A plain make, as TrainingStatus: a subject's trials are too many for make_fetch's double fetch.
         from iblpipe.compute.stability import status_stability
 
+        criteria_of(key)
         k = int((FitParams & key).fetch1("stability_seeds"))
         history_key = {"subject_uuid": key["subject_uuid"], "params_name": key["params_name"]}
         days = to_frame((TrainingStatus & history_key).proj("training_status"), index=False)
@@ -196,3 +200,26 @@ class StatusStability(columnar.Computed):
                 for r in result
             ]
         )
+
+
+def near_empty_block_sessions() -> list[dict]:
+    """Keys (session, params) of PsychometricFit sessions holding a block the block rule no longer fits.
+
+    Rows computed before issue 20 fitted every probabilityLeft value present; deleting those
+    sessions' fits (:func:`drop_near_empty_block_fits`) lets the next populate refit them.
+    """
+    from iblpipe.compute.blocks import MIN_BLOCK_TRIALS, UNBIASED_BLOCK, has_blocks
+
+    query = (PsychometricFit * acquisition.Session.proj("task_protocol")) & f"probability_left <> {UNBIASED_BLOCK}"
+    rows = to_frame(query.proj("n_trials", "task_protocol"), index=False)
+    pairs = zip(rows["task_protocol"], rows["n_trials"], strict=True)
+    stale = rows[[not has_blocks(p) or n < MIN_BLOCK_TRIALS for p, n in pairs]]
+    return stale[["session_uuid", "params_name"]].drop_duplicates().to_dict("records")
+
+
+def drop_near_empty_block_fits() -> int:
+    """Delete the psychometric fits (and converged fits) of :func:`near_empty_block_sessions`; returns their count."""
+    keys = near_empty_block_sessions()
+    if keys:
+        (PsychometricFit & keys).delete(prompt=False, part_integrity="cascade")
+    return len(keys)

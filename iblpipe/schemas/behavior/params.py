@@ -14,6 +14,9 @@ from iblpipe.schemas import columnar
 from iblpipe.schemas.behavior._schema import schema
 
 CRITERIA_VERSION = "brainbox_2024"  # training criteria of brainbox.behavior.training as of ibllib 4.1
+# criteria_version -> the implementation TrainingStatus runs. The thresholds are brainbox's own (the
+# statuses must equal ibllib's), so the row names the implementation rather than carrying them.
+CRITERIA_VERSIONS = {CRITERIA_VERSION: "brainbox.behavior.training.get_training_status (ibllib 4.1), seeded"}
 DEFAULT_PARAMS = {"criteria_version": CRITERIA_VERSION, "rt_definition": RT_DEFINITION}
 DEFAULT_PARAMS_NAME = "ibl_default"
 params_hash = content_hash  # the one parameter hash (kept under this name for callers of earlier code)
@@ -67,3 +70,16 @@ class FitParams(columnar.Lookup):
             **DEFAULT_FIT_PARAMS,
         }
     ]
+
+
+def criteria_of(key: dict) -> str:
+    """The criteria version of the ``BehaviorParams`` row of ``key``; ConfigError when no implementation has it."""
+    from iblpipe.errors import ConfigError
+
+    version = (BehaviorParams & key).fetch1("criteria_version")
+    if version not in CRITERIA_VERSIONS:
+        raise ConfigError(
+            f"BehaviorParams {key['params_name']}: unknown criteria_version {version!r} "
+            f"(implemented: {', '.join(CRITERIA_VERSIONS)}); insert a row with one of those"
+        )
+    return version
