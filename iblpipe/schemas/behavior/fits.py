@@ -213,7 +213,7 @@ def near_empty_block_sessions() -> list[dict]:
     query = (PsychometricFit * acquisition.Session.proj("task_protocol")) & f"probability_left <> {UNBIASED_BLOCK}"
     rows = to_frame(query.proj("n_trials", "task_protocol"), index=False)
     pairs = zip(rows["task_protocol"], rows["n_trials"], strict=True)
-    stale = rows[[not has_blocks(p) or n < MIN_BLOCK_TRIALS for p, n in pairs]]
+    stale = rows.loc[np.array([not has_blocks(p) or n < MIN_BLOCK_TRIALS for p, n in pairs], dtype=bool)]
     return stale[["session_uuid", "params_name"]].drop_duplicates().to_dict("records")
 
 
