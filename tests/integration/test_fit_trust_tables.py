@@ -153,6 +153,22 @@ def test_figure_marks_the_unstable_dates(lab):
     assert any("hangs on the fit seed" in t.get_text() for legend in fig.legends for t in legend.get_texts())
 
 
+def test_new_tables_read_columnwise_equal_datajoints_frames(lab):
+    import pandas as pd
+
+    from iblpipe.schemas.columnar import columnar_frame, datajoint_frame
+
+    for query in (
+        behavior.ConvergedFit(),
+        behavior.ConvergedFit.Block(),
+        behavior.StatusStability(),
+        behavior.FitParams(),
+    ):
+        fast = columnar_frame(query)
+        assert fast is not None, query.table_name
+        pd.testing.assert_frame_equal(fast, datajoint_frame(query), check_exact=True)
+
+
 def test_figures_with_unstable_marks_drawn_in_parallel_equal_the_serial_ones(lab, tmp_path):
     serial = report.draw_report(tmp_path / "serial", force=True, today=dt.date(2024, 2, 1))
     parallel = report.draw_report(tmp_path / "parallel", force=True, today=dt.date(2024, 2, 1), processes=2)
