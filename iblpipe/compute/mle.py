@@ -157,7 +157,8 @@ def fit_converged(
     grid = start_grid(contrasts, lower, upper, grid_points)
     values = -log_likelihood(grid, contrasts, n_trials, p_right)
     order = np.lexsort((np.arange(len(grid)), values))  # ties broken by grid position: deterministic
-    starts = (grid[order[:restarts]] - lower) / (upper - lower)
+    width = np.where(upper > lower, upper - lower, 1.0)  # a fixed parameter (one contrast: bias) stays at its bound
+    starts = (grid[order[:restarts]] - lower) / width
     # 2. refine each start until a restart of the simplex gains less than the tolerance
     best_u, best_cost, evaluations = None, np.inf, 0
     options = {"xatol": tolerance, "fatol": tolerance, "maxfev": MAX_EVALUATIONS, "adaptive": True}

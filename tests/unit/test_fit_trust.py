@@ -189,3 +189,13 @@ def test_other_seeds():
     assert stability.other_seeds(0) == ()
     with pytest.raises(ValueError, match="k must be"):
         stability.other_seeds(-1)
+
+
+def test_a_block_with_one_contrast_fits_with_the_bias_at_that_contrast():
+    contrasts, n, p = np.array([100.0]), np.array([12.0]), np.array([0.75])
+    lower = np.array([100.0, 0.0, 0.0, 0.0])
+    upper = np.array([100.0, psy.THRESHOLD_MAX, psy.LAPSE_MAX, psy.LAPSE_MAX])
+    fit = mle.fit_converged(contrasts, n, p, lower=lower, upper=upper)
+    assert fit.bias == 100.0 and np.isfinite(fit.log_likelihood)
+    best = 12 * (0.75 * np.log(0.75) + 0.25 * np.log(0.25))  # the saturated likelihood: P = 0.75 exactly
+    assert fit.log_likelihood == pytest.approx(best, abs=1e-8)
