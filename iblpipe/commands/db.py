@@ -70,7 +70,9 @@ def register(sub) -> None:
             "foreign keys and DataJoint lineage follow. Nothing is re-imported. Run it once, as an "
             "administrator, before workers and analysts use the new version; a second run changes nothing. "
             "ephys.Clusters keyed by insertion only (before spike sortings were told apart) is dropped with "
-            "every table below it; the next populate imports them again from the ALF files."
+            "every table below it; the next populate imports them again from the ALF files. "
+            "Then brings parameter hashes to compute.params.content_hash and deletes psychometric fits of "
+            "near-empty blocks (issue 20), which the next populate refits."
         ),
     )
     mig.add_argument("--dry-run", action="store_true", help="list the renames without doing them")
@@ -167,6 +169,11 @@ def _migrate(args: argparse.Namespace) -> int:
             print("nothing to migrate")
         else:
             print(f"{len(todo)} table(s) to rename, {len(rebuilds)} to rebuild")
+        if not todo and not rebuilds:
+            stale = migrate.refit_pending(getattr(args, "prefix", None), conn)
+            print(
+                f"would delete the psychometric fits of {stale} session(s) with near-empty blocks (refit by populate)"
+            )
         return 0
     renamed = migrate.rename(names, conn)
     for line in renamed:
@@ -178,6 +185,13 @@ def _migrate(args: argparse.Namespace) -> int:
         print("nothing to migrate: the layout is current")
     elif renamed:
         print(f"migrated {len(renamed)} table(s)")
+    refreshed, refit = migrate.refresh(getattr(args, "prefix", None), conn)
+    for line in refreshed:
+        print(f"rehashed {line}")
+    if refit:
+        print(
+            f"deleted the psychometric fits of {refit} session(s) with near-empty blocks: `iblpipe populate` refits them"
+        )
     return 0
 
 

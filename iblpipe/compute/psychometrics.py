@@ -154,12 +154,17 @@ def fit_psychometric(
 
 
 def fit_psychometric_blocks(
-    signed_contrast_pct: np.ndarray, choice: np.ndarray, probability_left: np.ndarray, *, seed: int = FIT_SEED
+    signed_contrast_pct: np.ndarray,
+    choice: np.ndarray,
+    probability_left: np.ndarray,
+    *,
+    seed: int = FIT_SEED,
+    blocks: tuple[float, ...] = PROBABILITY_LEFT_BLOCKS,
 ) -> dict[float, PsychometricFit]:
-    """One fit per probabilityLeft block present in the trials (keys from :data:`PROBABILITY_LEFT_BLOCKS`)."""
+    """One fit per block of ``blocks`` present in the trials (``compute.blocks.select_blocks`` chooses them)."""
     return {
         block: fit_psychometric(signed_contrast_pct, choice, probability_left=probability_left, block=block, seed=seed)
-        for block in PROBABILITY_LEFT_BLOCKS
+        for block in blocks
         if np.any(block_mask(probability_left, block))
     }
 

@@ -9,13 +9,12 @@ spike amplitudes.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from iblpipe.compute.params import content_hash  # noqa: F401  (re-exported: the one parameter hash)
 
 MIN_SPIKES_FOR_DURATION = 2  # (count) spikes a probe needs for a recording duration (last - first spike time)
 
@@ -176,12 +175,6 @@ class Verdict:
     is_good: np.ndarray  # (bool) per unit
     failed: list[str]  # per unit: comma-separated names of failed criteria, empty when good
     breakdown: pd.DataFrame  # (bool) one column per criterion, True = passed
-
-
-def content_hash(criteria: dict) -> uuid.UUID:
-    """Content hash of a parameter dict, e.g. a rule's criteria (key order does not matter)."""
-    canonical = json.dumps(criteria, sort_keys=True, separators=(",", ":"))
-    return uuid.UUID(hashlib.md5(canonical.encode()).hexdigest())
 
 
 def check_rule(criteria: dict) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 
-FIGURE_VERSION = "2"  # bump when the drawing changes, so every figure is redrawn once
+FIGURE_VERSION = "3"  # bump when the drawing changes, so every figure is redrawn once
 HEATMAP_BLOCK = 0.5  # (probability) probabilityLeft block of the contrast x date heatmap
 REFERENCE_FRACTIONS = (0.85, 0.75)  # (fraction) of the reference weight: the welfare lines of the weight panel
 
@@ -27,6 +27,7 @@ COLUMNS = {
     "fits": ("session_start_time", "probability_left", "bias", "threshold", "lapse_low", "lapse_high"),
     "points": ("session_start_time", "probability_left", "signed_contrast", "n_trials", "p_right"),
     "status": ("session_date", "training_status"),
+    "unstable": ("session_date", "statuses"),
 }
 
 
@@ -47,6 +48,8 @@ class MouseData:
     fits: session_start_time, probability_left, bias, threshold (% contrast), lapse_low, lapse_high (fraction).
     points: session_start_time, probability_left, signed_contrast (% contrast), n_trials, p_right (fraction).
     status: session_date, training_status.
+    unstable: session_date, statuses (comma-separated, the stored one first) of status dates whose verdict
+    changes with psychofit's seed (``behavior.StatusStability``); empty when none or not computed.
     """
 
     subject: str
@@ -59,6 +62,7 @@ class MouseData:
     fits: pd.DataFrame
     points: pd.DataFrame
     status: pd.DataFrame
+    unstable: pd.DataFrame = field(default_factory=lambda: empty("unstable"))
 
     def __post_init__(self) -> None:
         for name, columns in COLUMNS.items():

@@ -41,6 +41,9 @@ STATUS_COLORS = {
     "untrainable": "#000000",
     "unbiasable": "#6d4c41",
 }
+UNSTABLE_COLOR = "#ff6f00"  # triangles at dates whose status changes with psychofit's seed
+UNSTABLE_MARK_Y = 0.97  # (fraction of the axes height) where those triangles sit
+UNSTABLE_LABEL = "status: unstable"  # their label (status: labels stay out of the panel legends)
 BLOCK_COLORS = {0.2: "#d62728", 0.5: "#000000", 0.8: "#1f77b4"}  # probabilityLeft block -> colour
 
 
@@ -59,7 +62,7 @@ def _dated(ax) -> None:
 
 
 def mark_status(ax, data: MouseData) -> None:
-    """A dashed vertical line at the first date of each training status."""
+    """A dashed vertical line at the first date of each training status; a triangle atop each unstable date."""
     for date, status in status_changes(data.status):
         ax.axvline(
             np.datetime64(date, "ns"),
@@ -67,6 +70,19 @@ def mark_status(ax, data: MouseData) -> None:
             ls="--",
             lw=1.0,
             label=f"status: {status}",
+        )
+    if not data.unstable.empty:
+        dates = np.sort(_ns(data.unstable["session_date"]))
+        ax.plot(
+            dates,
+            np.full(dates.size, UNSTABLE_MARK_Y),
+            ls="",
+            marker="v",
+            ms=6,
+            color=UNSTABLE_COLOR,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            label=UNSTABLE_LABEL,
         )
 
 
@@ -300,10 +316,13 @@ def plot_mouse(data: MouseData) -> Figure:
         fontsize="x-large",
     )
     changes = status_changes(data.status)
-    if changes:
-        handles = [Line2D([], [], ls="--", color=STATUS_COLORS.get(s, "k")) for _, s in changes]
-        labels = [f"{s} from {d:%Y-%m-%d}" for d, s in changes]
-        fig.legend(handles, labels, loc="lower center", ncols=min(len(changes), 5), fontsize="small")
+    handles = [Line2D([], [], ls="--", color=STATUS_COLORS.get(s, "k")) for _, s in changes]
+    labels = [f"{s} from {d:%Y-%m-%d}" for d, s in changes]
+    if not data.unstable.empty:
+        handles.append(Line2D([], [], ls="", marker="v", color=UNSTABLE_COLOR))
+        labels.append(f"status hangs on the fit seed ({len(data.unstable)} dates)")
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncols=min(len(handles), 5), fontsize="small")
     return fig
 
 

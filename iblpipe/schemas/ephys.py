@@ -7,8 +7,9 @@ import datajoint as dj
 import numpy as np
 import pandas as pd
 
+from iblpipe.compute.params import content_hash
 from iblpipe.compute.psth import DEFAULT_BIN_SIZE, DEFAULT_POST_TIME, DEFAULT_PRE_TIME, DEFAULT_SMOOTHING
-from iblpipe.compute.units import IBL_LABEL_RULE, KS2_GOOD_RULE, content_hash
+from iblpipe.compute.units import IBL_LABEL_RULE, KS2_GOOD_RULE
 from iblpipe.errors import DataError
 from iblpipe.schemas import acquisition, columnar, reference, subject  # noqa: F401  (named in table definitions)
 from iblpipe.schemas.frames import null_records

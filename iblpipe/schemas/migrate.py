@@ -18,6 +18,10 @@ rows are kept.
 
 ``schemas.activate`` refuses a database that still has tables of an earlier layout (it would
 declare the new ones beside them, or fail on them), naming this command.
+
+Issue 20: after the renames, :func:`refresh` re-hashes parameter rows with the one
+``compute.params.content_hash`` and deletes the psychometric fits of sessions holding a
+block the block rule now skips (``behavior.fits``); ``iblpipe populate`` refits them.
 """
 
 from __future__ import annotations
@@ -161,3 +165,50 @@ def rename(names: dict[str, str], conn) -> list[str]:
     for line in done:
         logger.info("migrated %s", line)
     return done
+
+
+# Rows that changed meaning without a change of layout; fixed after the renames, with schemas active.
+# (module, table class, hash attribute, attributes hashed): parameter rows hashed by compute.params.content_hash
+HASHED_PARAMETERS = (("behavior", "BehaviorParams", "params_hash", ("criteria_version", "rt_definition")),)
+
+
+def _active(prefix: str | None, conn) -> None:
+    from iblpipe import schemas
+
+    schemas.activate(prefix, connection=conn)
+
+
+def refit_pending(prefix: str | None, conn) -> int:
+    """Sessions whose psychometric fits hold blocks the issue 20 block rule skips (activates the schemas)."""
+    from iblpipe.schemas.behavior import fits
+
+    _active(prefix, conn)
+    return len(fits.near_empty_block_sessions())
+
+
+def refresh(prefix: str | None, conn) -> tuple[list[str], int]:
+    """Re-hash parameter rows hashed the earlier way, and delete fits of near-empty blocks (the next populate refits).
+
+    Returns the rows re-hashed (``schema.Table name``) and the count of sessions whose fits were deleted.
+    """
+    import importlib
+
+    from iblpipe.compute.params import content_hash
+    from iblpipe.schemas.behavior import fits
+
+    _active(prefix, conn)
+    rehashed = []
+    for module, name, attribute, hashed in HASHED_PARAMETERS:
+        table = getattr(importlib.import_module(f"iblpipe.schemas.{module}"), name)
+        primary = table.primary_key
+        for row in table.to_dicts():
+            expected = content_hash({a: row[a] for a in hashed})
+            if row[attribute] != expected:
+                table.update1({**{k: row[k] for k in primary}, attribute: expected})
+                rehashed.append(f"{module}.{name} {', '.join(str(row[k]) for k in primary)}")
+    for line in rehashed:
+        logger.info("rehashed %s", line)
+    refit = fits.drop_near_empty_block_fits()
+    if refit:
+        logger.info("deleted psychometric fits of %d sessions with near-empty blocks", refit)
+    return rehashed, refit

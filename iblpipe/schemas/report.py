@@ -44,11 +44,11 @@ def _subjects(restriction):
 
 
 def load_mouse_data(restriction=None) -> dict:
-    """``{subject_uuid: MouseData}`` of every mouse with sessions (restricted by ``restriction``), nine queries in all.
+    """``{subject_uuid: MouseData}`` of every mouse with sessions (restricted by ``restriction``), ten queries in all.
 
     ``restriction``: anything DataJoint restricts ``Subject * SubjectLab`` by
     (a dict, a list of dicts for OR, a query). Behaviour results are those of
-    the default ``BehaviorParams``.
+    the default ``BehaviorParams`` (and ``FitParams`` for the unstable status dates).
     """
     from iblpipe.plotting.data import COLUMNS, MouseData, empty
 
@@ -74,6 +74,13 @@ def load_mouse_data(restriction=None) -> dict:
             "subject_uuid", "session_start_time", "n_trials", "p_right"
         ),
         "status": (behavior.TrainingStatus & params & keys).proj("training_status"),
+        "unstable": (
+            behavior.StatusStability
+            & params
+            & {"fit_params_name": behavior.DEFAULT_FIT_PARAMS_NAME}
+            & keys
+            & "stable = 0"
+        ).proj("statuses"),
     }
     frames = {name: to_frame(query, index=False) for name, query in queries.items()}
     rt = frames.pop("rt")[["session_uuid", "median_rt"]]

@@ -39,6 +39,7 @@ def training_history(
     sessions: Sequence[SessionInput],
     memo: MutableMapping[str, dict] | None = None,
     load_trials: Callable[[list[str]], Mapping[str, Mapping[str, Any]]] | None = None,
+    seed: int = psy.FIT_SEED,
 ) -> list[DailyStatus]:
     """The training status of every session date of one subject, oldest first.
 
@@ -54,6 +55,9 @@ def training_history(
         Called with the ``session_id`` of sessions given without trials, when a window they are in
         must be fitted; returns their trials by id. With a memo that already holds every window but
         the newest, only the newest window's trials are loaded.
+    seed
+        Seed of psychofit's restarts for every window (:data:`psychometrics.FIT_SEED`, our agreement
+        with IBL's statuses; ``compute.stability`` recomputes with others).
 
     Returns
     -------
@@ -119,12 +123,12 @@ def training_history(
         digest = None
         if memo is not None:
             by_iso = {w.isoformat(): [digest_of(r) for r in by_date[w]] for w in used}
-            digest = window_digest(by_iso, protocols, ephys_dates, n_delay)
+            digest = window_digest(by_iso, protocols, ephys_dates, n_delay, seed)
         if digest is not None and digest in memo:
             new, target, breakdown = decode_verdict(memo[digest])
         else:
             trials = {w.isoformat(): trials_of(by_date[w]) for w in used}
-            with psy.seeded_fits():
+            with psy.seeded_fits(seed):
                 new, _, criteria = get_training_status(trials, protocols, ephys_dates, n_delay)
             new = OUR_NAMES[new]
             target, breakdown = _criteria(criteria, protocols)

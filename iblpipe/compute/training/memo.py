@@ -17,11 +17,11 @@ from iblpipe.compute.trials import alf_trials
 
 
 @functools.cache
-def memo_version() -> str:
+def memo_version(seed: int = psy.FIT_SEED) -> str:
     """What a memoised verdict depends on besides its inputs: brainbox (ibllib) and psychofit versions, fit seed."""
     from importlib.metadata import version
 
-    return f"ibllib {version('ibllib')}, psychofit {version('psychofit')}, seed {psy.FIT_SEED}"
+    return f"ibllib {version('ibllib')}, psychofit {version('psychofit')}, seed {int(seed)}"
 
 
 DIGEST_KEYS = (  # brainbox.behavior.training.TRIALS_KEYS: the trial arrays the status reads (ALF names)
@@ -61,14 +61,19 @@ def session_counts(trials: Mapping[str, Any]) -> SessionCounts:
 
 
 def window_digest(
-    sessions: Mapping[str, Sequence[str]], protocols: Sequence[str], ephys_dates: Sequence[str], n_delay: int
+    sessions: Mapping[str, Sequence[str]],
+    protocols: Sequence[str],
+    ephys_dates: Sequence[str],
+    n_delay: int,
+    seed: int = psy.FIT_SEED,
 ) -> str:
-    """Content hash (32 hex digits) of one call of ``get_training_status``.
+    """Content hash (32 hex digits) of one call of ``get_training_status`` under one fit seed.
 
     ``sessions``: per window date (ISO), the :func:`session_digest` of its sessions in order;
-    with the protocols, the ephys-rig dates, n_delay and :func:`memo_version`.
+    with the protocols, the ephys-rig dates, n_delay and :func:`memo_version` (which names the
+    seed, so the verdicts of other seeds, ``compute.stability``, share the memo).
     """
-    inputs = ["window-v2", memo_version(), list(protocols), list(ephys_dates), int(n_delay)]
+    inputs = ["window-v2", memo_version(seed), list(protocols), list(ephys_dates), int(n_delay)]
     inputs.append([[date, list(digests)] for date, digests in sessions.items()])
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
 

@@ -15,10 +15,13 @@ summarising its trials (the name IBL's pipeline used). Per-session tables
 
 The next populate recomputes the subject's whole ordered history in one make:
 a status is a function of the inputs, never of earlier rows of its own table.
+Beside the fits and statuses ibllib computes, ``ConvergedFit`` (the converged maximum-likelihood
+fit) and ``StatusStability`` (does a status survive other seeds) are in ``behavior.fits``.
 Every ``to_pandas`` takes the columnar path (``schemas.columnar``).
 """
 
 from iblpipe.schemas.behavior._schema import schema
+from iblpipe.schemas.behavior.fits import ConvergedFit, StatusStability
 from iblpipe.schemas.behavior.histories import (
     TRAINING_TRIAL_ATTRIBUTES,
     BehaviorHistory,
@@ -29,9 +32,12 @@ from iblpipe.schemas.behavior.histories import (
 )
 from iblpipe.schemas.behavior.params import (
     CRITERIA_VERSION,
+    DEFAULT_FIT_PARAMS,
+    DEFAULT_FIT_PARAMS_NAME,
     DEFAULT_PARAMS,
     DEFAULT_PARAMS_NAME,
     BehaviorParams,
+    FitParams,
     params_hash,
 )
 from iblpipe.schemas.behavior.sessions import PsychometricFit, ReactionTime, Trials, TrialSet, fetch_trials
@@ -43,6 +49,9 @@ __all__ = [
     "DEFAULT_PARAMS_NAME",
     "BehaviorParams",
     "params_hash",
+    "FitParams",
+    "DEFAULT_FIT_PARAMS",
+    "DEFAULT_FIT_PARAMS_NAME",
     "TrialSet",
     "Trials",
     "fetch_trials",
@@ -53,5 +62,7 @@ __all__ = [
     "StatusMemo",
     "TrainingStatus",
     "LearningCurve",
+    "ConvergedFit",
+    "StatusStability",
     "TRAINING_TRIAL_ATTRIBUTES",
 ]

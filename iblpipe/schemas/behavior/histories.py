@@ -9,7 +9,7 @@ import pandas as pd
 
 from iblpipe.schemas import acquisition, columnar, subject  # noqa: F401  (named in table definitions)
 from iblpipe.schemas.behavior._schema import schema
-from iblpipe.schemas.behavior.params import BehaviorParams
+from iblpipe.schemas.behavior.params import BehaviorParams, criteria_of
 from iblpipe.schemas.behavior.sessions import Trials, TrialSet
 from iblpipe.schemas.frames import null_records, to_frame
 
@@ -204,6 +204,7 @@ class TrainingStatus(columnar.Computed):
         # A plain make: a subject's trials are too many for make_fetch's double fetch and deep hash.
         from iblpipe.compute.training import training_history
 
+        criteria_of(key)  # the criteria the row names must be the ones training_history implements
         subject_key = {"subject_uuid": key["subject_uuid"]}
         digests, verdicts = (StatusMemo & subject_key).to_arrays("window_digest", "verdict")
         memo = dict(zip(digests, verdicts, strict=True))

@@ -131,10 +131,10 @@ def _trial_arrays(restriction, *attributes: str) -> dict[str, np.ndarray]:
 
 @schema
 class PsychometricFit(columnar.Computed):
-    """One psychometric fit per session and probabilityLeft block."""
+    """One psychometric fit per session and probabilityLeft block (blocks chosen by ``compute.blocks``)."""
 
     definition = """
-    # psychofit erf_psycho_2gammas fit of one probabilityLeft block of a session
+    # psychofit fit of one block; 0.2 and 0.8 only in protocols with blocks and with at least 20 trials
     -> TrialSet
     -> BehaviorParams
     probability_left : float64      # (probability) block prior of a left stimulus: 0.2, 0.5 or 0.8
@@ -166,13 +166,18 @@ class PsychometricFit(columnar.Computed):
     def make_fetch(self, key):
         trials = _trial_arrays(key, "contrast_left", "contrast_right", "choice", "probability_left", "trial_id")
         order = np.argsort(trials["trial_id"], kind="stable")
-        return tuple(trials[name][order] for name in ("contrast_left", "contrast_right", "choice", "probability_left"))
+        protocol = (acquisition.Session & key).fetch1("task_protocol")
+        names = ("contrast_left", "contrast_right", "choice", "probability_left")
+        return (*(trials[name][order] for name in names), protocol)
 
-    def make_compute(self, key, contrast_left, contrast_right, choice, probability_left):
+    def make_compute(self, key, contrast_left, contrast_right, choice, probability_left, task_protocol):
+        from iblpipe.compute.blocks import select_blocks
         from iblpipe.compute.psychometrics import fit_psychometric_blocks, signed_contrast
 
         contrast = signed_contrast(contrast_left.astype(float), contrast_right.astype(float))
-        return (fit_psychometric_blocks(contrast, choice.astype(float), probability_left.astype(float)),)
+        p_left = probability_left.astype(float)
+        fitted = select_blocks(p_left, task_protocol).fitted  # near-empty blocks are left out (compute.blocks)
+        return (fit_psychometric_blocks(contrast, choice.astype(float), p_left, blocks=fitted),)
 
     def make_insert(self, key, fits):
         self.insert(
