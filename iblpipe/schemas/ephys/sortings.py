@@ -1,70 +1,21 @@
-"""Electrophysiology: probe insertions, trajectories, clusters, per-region units."""
+"""Spike sortings, their clusters, unit quality and the per-region unit tables (issues 6, 14)."""
+
+from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import datajoint as dj
-import numpy as np
 import pandas as pd
 
 from iblpipe.compute.params import content_hash
-from iblpipe.compute.psth import DEFAULT_BIN_SIZE, DEFAULT_POST_TIME, DEFAULT_PRE_TIME, DEFAULT_SMOOTHING
 from iblpipe.compute.units import IBL_LABEL_RULE, KS2_GOOD_RULE
-from iblpipe.errors import DataError
 from iblpipe.schemas import acquisition, columnar, reference, subject  # noqa: F401  (named in table definitions)
+from iblpipe.schemas.ephys._schema import schema
+from iblpipe.schemas.ephys.probes import ProbeInsertion, ProbeTrajectory  # noqa: F401  (named in definitions)
 from iblpipe.schemas.frames import null_records
 from iblpipe.schemas.units_query import DEFAULT_SORTING
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PSTH = {
-    "pre_time": DEFAULT_PRE_TIME,
-    "post_time": DEFAULT_POST_TIME,
-    "bin_size": DEFAULT_BIN_SIZE,
-    "smoothing": DEFAULT_SMOOTHING,
-}
-
-schema = dj.Schema()
-
-
-@schema
-class ProbeInsertion(columnar.Manual):
-    """One probe inserted in one session (Alyx experiments.probeinsertion)."""
-
-    definition = """
-    # a probe insertion
-    probe_insertion_uuid : uuid     # Alyx primary key (ONE pid)
-    ---
-    -> acquisition.Session
-    probe_name : varchar(32)        # ALF collection name, e.g. probe00
-    probe_model = "" : varchar(32)  # e.g. 3B2
-    unique index (session_uuid, probe_name)
-    """
-
-
-@schema
-class ProbeTrajectory(columnar.Manual):
-    """One trajectory estimate of an insertion (Alyx experiments.trajectoryestimate)."""
-
-    definition = """
-    # a trajectory estimate; is_best flags the highest-provenance one per insertion
-    trajectory_uuid : uuid          # Alyx primary key
-    ---
-    -> ProbeInsertion
-    provenance : varchar(64)        # Planned, Micro-manipulator, Histology track, Ephys aligned histology track
-    provenance_rank : int8          # (rank) 10 planned < 30 micromanipulator < 50 histology < 70 ephys aligned
-    is_best : bool                  # highest provenance_rank of its insertion
-    x : float32                     # (um) ML of the entry point relative to bregma
-    y : float32                     # (um) AP of the entry point relative to bregma
-    z : float32                     # (um) DV of the entry point relative to bregma
-    depth : float32                 # (um) insertion depth along the track
-    theta : float32                 # (deg) polar angle from vertical
-    phi : float32                   # (deg) azimuth
-    roll = 0 : float32              # (deg) rotation about the probe axis
-    """
-
-
-# ---------------------------------------------------------------- clusters and units (issue 6)
 
 
 @schema
@@ -302,120 +253,3 @@ class RegionRollup(columnar.Computed):
 # Its rows are made per insertion and rule by ``RegionRollup.populate()`` (DataJoint's job reservation
 # needs a table's key to be its key source's key, so the per-region rows live in a Part).
 RegionUnits = RegionRollup.Region
-
-# Analyst helpers over these tables: ``ephys.units(acronym)``, ``ephys.unit_spikes(key)``.
-from iblpipe.schemas.units_query import unit_spikes, units  # noqa: E402, F401
-
-
-@schema
-class PsthParams(columnar.Lookup):
-    """One set of peri-event histogram parameters."""
-
-    definition = """
-    # PSTH bin parameters (brainbox calculate_peths)
-    psth_params : varchar(32)   # name, e.g. default
-    ---
-    params_hash : uuid          # content hash of the values below
-    pre_time : float64          # (s) window before the event
-    post_time : float64         # (s) window after the event
-    bin_size : float64          # (s) histogram bin width
-    smoothing : float64         # (s) sd of the Gaussian smoothing kernel; 0 = none
-    unique index (params_hash)
-    """
-
-    contents = [
-        {
-            "psth_params": "default",
-            "params_hash": content_hash(DEFAULT_PSTH),
-            **DEFAULT_PSTH,
-        }
-    ]
-
-
-@schema
-class TrialPSTH(columnar.Computed):
-    """PSTHs of the good units of one insertion (under one rule) around each task event."""
-
-    definition = """
-    # trial-averaged firing rates of good units around stimOn, feedback, firstMovement
-    -> UnitQuality
-    -> PsthParams
-    ---
-    bin_times : <blob>          # (s) bin centres relative to the event
-    n_trials : int32            # (count) trials of the session
-    """
-
-    class Unit(columnar.Part):
-        """One good unit around one event: mean and sd across trials, as arrays over bins."""
-
-        definition = """
-        # PSTH of one unit and event
-        -> master
-        -> UnitQuality.Unit
-        event : enum('stimOn', 'feedback', 'firstMovement')  # task event the spikes are aligned to
-        ---
-        n_events : int32            # (count) trials with a time for this event
-        psth_mean : <blob>          # (Hz) mean firing rate per bin
-        psth_std : <blob>           # (Hz) sd across trials per bin
-        """
-
-    def make_fetch(self, key):
-        from iblpipe.schemas.files import imported_sorting
-
-        good = (UnitQuality.Unit & key & {"is_good": 1}).to_arrays("cluster_id")
-        params = (PsthParams & key).fetch1()
-        window = tuple(float(params[k]) for k in ("pre_time", "post_time", "bin_size", "smoothing"))
-        sorting = imported_sorting(key)
-        located = (str(sorting.session), sorting.collection, sorting.revision, sorting.sorter, sorting.defaults)
-        return located, tuple(int(i) for i in np.sort(good)), window
-
-    def make_compute(self, key, located, good_ids, window):
-        from iblpipe.compute.psth import trial_psth
-        from iblpipe.sources.ephys import REQUIRED_TRIAL_EVENTS, load_spikes, load_trial_events
-        from iblpipe.sources.locate import Located, trials
-
-        folder = Located(Path(located[0]), *located[1:])
-        found = trials(folder.session)  # the active task's trials first
-        alf = found[0][1] if found else folder.session / "alf"
-        events = load_trial_events(alf)
-        n_trials = max(len(times) for times in events.values())
-        if not good_ids:
-            return n_trials, np.array([]), []
-        spikes = load_spikes(folder, ("times", "clusters"))
-        pre, post, bin_size, smoothing = window
-        results = []
-        for event, times in events.items():
-            if event not in REQUIRED_TRIAL_EVENTS and np.isnan(times).all():
-                continue  # an optional event never detected in this session
-            try:
-                psth = trial_psth(
-                    spikes["times"],
-                    spikes["clusters"],
-                    np.array(good_ids),
-                    times,
-                    pre_time=pre,
-                    post_time=post,
-                    bin_size=bin_size,
-                    smoothing=smoothing,
-                )
-            except ValueError as err:
-                raise DataError(f"{getattr(alf, 'folder', alf)}: event {event}: {err}") from None
-            results.append((event, psth))
-        return n_trials, results[0][1].bin_times, results
-
-    def make_insert(self, key, n_trials, bin_times, results):
-        self.insert1(dict(key, bin_times=bin_times, n_trials=n_trials))
-        self.Unit.insert(
-            [
-                dict(
-                    key,
-                    cluster_id=int(cid),
-                    event=event,
-                    n_events=psth.n_events,
-                    psth_mean=psth.mean[i],
-                    psth_std=psth.std[i],
-                )
-                for event, psth in results
-                for i, cid in enumerate(psth.cluster_ids)
-            ]
-        )

@@ -1,0 +1,5 @@
+"""The ephys schema object, shared by the modules of ``iblpipe.schemas.ephys`` (bound by ``schemas.activate``)."""
+
+import datajoint as dj
+
+schema = dj.Schema()
