@@ -20,7 +20,7 @@ import datajoint as dj
 from iblpipe import mirror_checks, mirror_guard, mirror_locks
 from iblpipe.errors import IblpipeError
 from iblpipe.mirror_report import Report
-from iblpipe.schemas import acquisition, ephys, reference, subject
+from iblpipe.schemas import acquisition, ephys, fence, reference, subject
 from iblpipe.schemas import mirror as bookkeeping
 from iblpipe.schemas.djinternals import is_auto_populated, master_of, schema_table_label
 from iblpipe.sources import records as R
@@ -187,7 +187,7 @@ def _mirror_once(snap: R.Snapshot, allow_mass_delete: bool, max_delete_fraction:
         return report
     conn = subject.Subject.connection
     source_label = snap.source.split(":", 1)[0][:16]
-    with conn.transaction:
+    with fence.ingest_transaction(conn):  # waits for running makes; makes wait for it
         for kind in R.KINDS:  # parents first: what a worker could insert below waits for our commit
             table = _tables()[kind][0]
             for batch in _batches([*p.deletes.get(kind, ()), *(R.record_key(r) for r in p.updates.get(kind, ()))]):

@@ -279,7 +279,9 @@ class Worker:
                 error = status[1]
                 if is_transient(error):
                     raise error  # retried by _retrying
-                if vanished.inputs_vanished(error):  # an ingest changed its inputs mid-make: not a data error
+                if vanished.inputs_vanished(error) or vanished.left_key_source(
+                    table, key
+                ):  # an ingest ran: no data error
                     return False, vanished.REQUEUED if vanished.requeue_or_drop(table, key, label) else None
                 return False, _message(error)
             return status is True, None

@@ -189,12 +189,28 @@ class Manual(ColumnarFetch, dj.Manual):
     """``dj.Manual`` with the columnar fetch."""
 
 
-class Imported(ColumnarFetch, dj.Imported):
-    """``dj.Imported`` with the columnar fetch."""
+class FencedMake:
+    """Auto-populated tables: a make's transaction enters the ingest fence first (``iblpipe.schemas.fence``).
+
+    A subclass's plain ``make`` and its ``make_fetch`` (which DataJoint runs again inside the
+    transaction of a three-part make) are wrapped when the class is defined.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from iblpipe.schemas.fence import fenced
+
+        for name in ("make", "make_fetch"):
+            if name in cls.__dict__:
+                setattr(cls, name, fenced(cls.__dict__[name]))
 
 
-class Computed(ColumnarFetch, dj.Computed):
-    """``dj.Computed`` with the columnar fetch."""
+class Imported(FencedMake, ColumnarFetch, dj.Imported):
+    """``dj.Imported`` with the columnar fetch and the ingest fence."""
+
+
+class Computed(FencedMake, ColumnarFetch, dj.Computed):
+    """``dj.Computed`` with the columnar fetch and the ingest fence."""
 
 
 class Part(ColumnarFetch, dj.Part):

@@ -34,3 +34,15 @@ class IngestRun(dj.Manual):
     n_invalidated : int32           # (count) computed rows deleted because their inputs changed
     n_bad : int32                   # (count) source records skipped as bad
     """
+
+
+@schema
+class MirrorFence(dj.Manual):
+    """The one row an ingest locks exclusively and every make shares, so they never overlap (schemas.fence)."""
+
+    definition = """
+    # ingest fence: makes share-lock the row, an ingest bumps its count
+    fence : int8                    # always 0: the one row
+    ---
+    ingests : int64                 # (count) ingest transactions that changed the mirror
+    """

@@ -63,3 +63,10 @@ def run_cli(db_server, repo_root):
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def set_data_root():
+    """``set_data_root(path)`` sets ``IBLPIPE_DATA_ROOT`` for the rest of the module; the earlier value comes back after."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield lambda path: patch.setenv("IBLPIPE_DATA_ROOT", str(path))

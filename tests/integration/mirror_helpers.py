@@ -1,10 +1,13 @@
-"""Helpers of the mirror tests: empty the mirror, read every mirrored table, a ONE cache from a dump."""
+"""Helpers of the mirror tests: empty the mirror, read every mirrored table, a ONE cache from a dump, a test table."""
 
 from __future__ import annotations
 
+import contextlib
+
+import datajoint as dj
 import pandas as pd
 
-from iblpipe.schemas import acquisition, ephys, reference, subject
+from iblpipe.schemas import acquisition, columnar, ephys, reference, subject
 from iblpipe.schemas import mirror as book
 
 TABLES = {
@@ -96,3 +99,48 @@ def moved(before: dict[str, int], after: dict[str, int]) -> set[str]:
     """Tables whose checksum changed, appeared or disappeared, by bare name (``session``, ``_trial_set``)."""
     names = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     return {name.rsplit(".", 1)[1].strip("`") for name in names}
+
+
+MAKE_PAUSES: list = []  # callables ``pause(key)`` SessionSummary.make runs after reading its session (tests hold it)
+
+
+def session_summary(schema_name: str, context: dict | None = None):
+    """``SessionSummary`` (a computed row and a part row per session) declared or bound in ``schema_name``.
+
+    Returns ``(schema, SessionSummary)``; ``context`` adds names other tables of that schema reference.
+    """
+    schema = dj.Schema(schema_name, context={"acquisition": acquisition, **(context or {})})
+
+    @schema
+    class SessionSummary(columnar.Computed):
+        definition = """
+        # a computed row per session
+        -> acquisition.Session
+        ---
+        protocol_length : int32   # (chars) length of the task protocol
+        """
+
+        class Part(columnar.Part):
+            definition = """
+            # a part row per session
+            -> master
+            """
+
+        def make(self, key):
+            protocol = (acquisition.Session & key).fetch1("task_protocol") or ""
+            for pause in MAKE_PAUSES:
+                pause(key)
+            self.insert1(dict(key, protocol_length=len(protocol)))
+            self.Part.insert1(key)
+
+    return schema, SessionSummary
+
+
+@contextlib.contextmanager
+def summary_table(schema_name: str):
+    """``SessionSummary`` in its own schema ``schema_name``, dropped after the block."""
+    schema, table = session_summary(schema_name)
+    try:
+        yield table
+    finally:
+        schema.drop(prompt=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import numpy as np
 import pandas as pd
@@ -74,11 +73,10 @@ def _folder(root, nick: str, day: int, number: int):
 
 
 @pytest.fixture(scope="module")
-def lab(prefix, tmp_path_factory):
+def lab(prefix, tmp_path_factory, set_data_root):
     """Three mice registered and written as ALF; every behaviour table populated."""
     root = tmp_path_factory.mktemp("alf")
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    set_data_root(root)
     reference.Lab.insert1({"lab_name": LAB})
     for nick in ("LRN001", "SLW002", "BAD003"):
         subject.Subject.insert1({"subject_uuid": ids.subject_uuid(LAB, nick), "subject_nickname": nick})
@@ -100,10 +98,6 @@ def lab(prefix, tmp_path_factory):
 
     result = behavior.TrialSet.populate(suppress_errors=True)
     yield {"root": root, "errors": result["error_list"]}
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
 ALF_FIELDS = {

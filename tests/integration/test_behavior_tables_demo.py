@@ -6,7 +6,6 @@ Every date's TrainingStatus must equal the demo's ground truth (ibllib's procedu
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -24,7 +23,7 @@ TABLES = (
 
 
 @pytest.fixture(scope="module")
-def demo(prefix, request):
+def demo(prefix, request, set_data_root):
     """The demo dump mirrored and every behaviour table populated from the demo's ALF files."""
     try:
         root = request.getfixturevalue("demo_lab")
@@ -33,17 +32,12 @@ def demo(prefix, request):
     from iblpipe import mirror
     from iblpipe.sources.alyx_dump import read_dump
 
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    set_data_root(root)
     assert not mirror.mirror(read_dump(root / "alyx_dump.json")).bad
     errors = []
     for table in TABLES:
         errors += table.populate(suppress_errors=True, display_progress=False)["error_list"]
     yield {"root": root, "errors": errors, "truth": json.loads((root / "ground_truth.json").read_text())}
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
 def test_demo_populates_without_errors(demo):

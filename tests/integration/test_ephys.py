@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 
 import numpy as np
@@ -34,11 +33,10 @@ def _pid(date: str, number: int, probe: str) -> uuid.UUID:
 
 
 @pytest.fixture(scope="module")
-def lab(prefix, tmp_path_factory):
+def lab(prefix, tmp_path_factory, set_data_root):
     """Ontology loaded once, five insertions written and registered, the ephys tables populated."""
     root = tmp_path_factory.mktemp("alf")
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    set_data_root(root)
     assert len(reference.BrainRegion()) == 0  # Clusters.populate loads the ontology on first use
     reference.Lab.insert1({"lab_name": LAB})
     sub = {"subject_uuid": ids.subject_uuid(LAB, NICK), "subject_nickname": NICK}
@@ -78,10 +76,6 @@ def lab(prefix, tmp_path_factory):
     ephys.PsthParams.insert1(dict(psth_params="nosmooth", params_hash=uuid.uuid4(), **NOSMOOTH))
     psth = ephys.TrialPSTH.populate({"rule_name": "ibl_label"}, suppress_errors=True)
     yield {"root": root, "errors": result["error_list"], "psth_errors": psth["error_list"]}
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
 def _with_regions():

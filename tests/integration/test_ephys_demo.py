@@ -5,7 +5,6 @@ Metadata comes from the demo's Alyx dump through the mirror; units from its ALF 
 
 from __future__ import annotations
 
-import os
 import types
 
 import numpy as np
@@ -19,7 +18,7 @@ MAX_INSERTIONS = 12  # (count) insertions of the demo lab this test populates, t
 
 
 @pytest.fixture(scope="module")
-def demo(prefix, request):
+def demo(prefix, request, set_data_root):
     """The demo dump mirrored, the first insertions' ephys populated from the demo's ALF files."""
     try:
         root = request.getfixturevalue("demo_lab")
@@ -30,8 +29,7 @@ def demo(prefix, request):
 
     if not list(root.glob("*/Subjects/*/*/*/alf/probe*")):
         pytest.skip(f"demo lab {root} has no alf/probe* folders")
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    set_data_root(root)
     reference.BrainRegion.load()
     assert not mirror.mirror(read_dump(root / "alyx_dump.json")).bad
     keys = (ephys.ProbeInsertion * acquisition.Session).to_dicts(order_by="probe_insertion_uuid")
@@ -44,10 +42,6 @@ def demo(prefix, request):
     ephys.UnitQuality.populate()
     ephys.RegionRollup.populate()
     yield {"insertions": pd.DataFrame(rows), "errors": result["error_list"]}
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
 def _ibl_units(one, atlas, row) -> tuple[dict, str, set[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shutil
 import types
 import uuid
@@ -49,10 +48,9 @@ def _folder(root, insertion):
 
 
 @pytest.fixture(scope="module")
-def lab(prefix, tmp_path_factory):
+def lab(prefix, tmp_path_factory, set_data_root):
     root = tmp_path_factory.mktemp("alf")
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    set_data_root(root)
     reference.Lab.insert1({"lab_name": LAB})
     sub = {"subject_uuid": ids.subject_uuid(LAB, NICK), "subject_nickname": NICK}
     subject.Subject.insert1(sub)
@@ -92,10 +90,6 @@ def lab(prefix, tmp_path_factory):
     ephys.UnitQuality.populate()
     ephys.RegionRollup.populate()
     yield {"root": root, "errors": {str(k["probe_insertion_uuid"]): m for k, m in result["error_list"]}}
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
 def _ibl_units(root, insertion) -> tuple[dict, str, set]:

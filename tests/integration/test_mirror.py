@@ -16,7 +16,7 @@ from iblpipe.schemas import acquisition, ephys, reference, subject
 from iblpipe.sources import ids
 from iblpipe.sources.alyx_dump import MODEL_KINDS, from_dumpdata
 from tests.alyx_fixtures import small_dump
-from tests.integration.mirror_helpers import reset
+from tests.integration.mirror_helpers import reset, session_summary
 
 TABLES = {
     "lab": reference.Lab,
@@ -41,27 +41,7 @@ def counts_by_model(items):
 @pytest.fixture(scope="module")
 def schema(prefix):
     """A computed table downstream of Session and one downstream of ProbeInsertion, to watch invalidation."""
-    test_schema = dj.Schema(prefix + "mirrortest", context={"acquisition": acquisition, "ephys": ephys})
-
-    @test_schema
-    class SessionSummary(dj.Computed):
-        definition = """
-        # a computed row per session
-        -> acquisition.Session
-        ---
-        protocol_length : int32   # (chars) length of the task protocol
-        """
-
-        class Part(dj.Part):
-            definition = """
-            # a part row per session
-            -> master
-            """
-
-        def make(self, key):
-            protocol = (acquisition.Session & key).fetch1("task_protocol") or ""
-            self.insert1(dict(key, protocol_length=len(protocol)))
-            self.Part.insert1(key)
+    test_schema, SessionSummary = session_summary(prefix + "mirrortest", {"ephys": ephys})
 
     @test_schema
     class InsertionSummary(dj.Computed):

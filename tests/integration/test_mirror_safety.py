@@ -10,7 +10,6 @@ import json
 import math
 import uuid
 
-import datajoint as dj
 import pytest
 
 from iblpipe import mirror as M
@@ -18,7 +17,7 @@ from iblpipe.schemas import acquisition, reference, subject
 from iblpipe.sources import ids
 from iblpipe.sources.alyx_dump import from_dumpdata
 from tests.alyx_fixtures import small_dump
-from tests.integration.mirror_helpers import checksums, moved, reset
+from tests.integration.mirror_helpers import checksums, moved, reset, summary_table
 
 TEN_MB = 10 * 1024 * 1024  # (characters) an address pasted from a binary file
 
@@ -26,23 +25,8 @@ TEN_MB = 10 * 1024 * 1024  # (characters) an address pasted from a binary file
 @pytest.fixture(scope="module")
 def summary(prefix):
     """A computed table downstream of Session: invalidation must not touch it when nothing changed."""
-    test_schema = dj.Schema(prefix + "safetytest", context={"acquisition": acquisition})
-
-    @test_schema
-    class SessionSummary(dj.Computed):
-        definition = """
-        # a computed row per session
-        -> acquisition.Session
-        ---
-        protocol_length : int32   # (chars) length of the task protocol
-        """
-
-        def make(self, key):
-            protocol = (acquisition.Session & key).fetch1("task_protocol") or ""
-            self.insert1(dict(key, protocol_length=len(protocol)))
-
-    yield SessionSummary
-    test_schema.drop(prompt=False)
+    with summary_table(prefix + "safetytest") as table:
+        yield table
 
 
 @pytest.fixture
@@ -168,10 +152,14 @@ def test_values_the_columns_cannot_hold_skip_their_record_and_the_rest_goes_on(m
     assert len(reference.LabMembership & {"lab_name": "lab0"}) == 1
     assert len(reference.Lab.proj("address") & {"lab_name": "lab0", "address": ""}) == 1
     # the one good change went through, and touched only its own rows
-    assert dict(report.updated) == {"session": 1} and report.invalidated == {"safetytest.__session_summary": 1}
+    assert dict(report.updated) == {"session": 1} and report.invalidated == {
+        "safetytest.__session_summary": 1,
+        "safetytest.__session_summary__part": 1,
+    }
     key = {"session_uuid": uuid.UUID(good["pk"])}
     assert (acquisition.Session & key).fetch1("task_protocol") == "_iblrig_tasks_biasedChoiceWorld6.4.0"
-    assert moved(before, checksums(prefix)) == {"session", "__session_summary", "mirrored_record", "ingest_run"}
+    changed = {"session", "__session_summary", "__session_summary__part", "mirrored_record", "ingest_run"}
+    assert moved(before, checksums(prefix)) == changed | {"mirror_fence"}
     assert len(subject.Weighing & {"weighing_uuid": uuid.UUID(nan_weighing["pk"])}) == 0
 
 

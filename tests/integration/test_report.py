@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -54,11 +53,10 @@ def _populate():
 
 
 @pytest.fixture(scope="module")
-def lab(prefix, tmp_path_factory):
+def lab(prefix, tmp_path_factory, set_data_root):
     """Two mice with sessions, trials, weighings, water and a restriction; behaviour tables populated."""
     root = tmp_path_factory.mktemp("alf")
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    set_data_root(root)
     reference.Lab.insert1({"lab_name": LAB})
     rng = np.random.default_rng(7)
     for i, nick in enumerate(MICE):
@@ -107,10 +105,6 @@ def lab(prefix, tmp_path_factory):
         write_trials(_folder(root, nick, day, number), make_trials(300 + i, n, **observer))
     _populate()
     yield {"root": root}
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
 def _line(ax, label):

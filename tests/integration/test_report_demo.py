@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -14,7 +13,7 @@ from iblpipe.schemas import acquisition, behavior, report, subject
 
 
 @pytest.fixture(scope="module")
-def demo_mouse(prefix, request):
+def demo_mouse(prefix, request, set_data_root):
     """The demo dump mirrored; the behaviour tables of the mouse with most weighings populated."""
     try:
         root = request.getfixturevalue("demo_lab")
@@ -23,8 +22,7 @@ def demo_mouse(prefix, request):
     from iblpipe import mirror
     from iblpipe.sources.alyx_dump import read_dump
 
-    saved = os.environ.get("IBLPIPE_DATA_ROOT")
-    os.environ["IBLPIPE_DATA_ROOT"] = str(root)
+    set_data_root(root)
     assert not mirror.mirror(read_dump(root / "alyx_dump.json")).bad
     counts = subject.Subject.aggr(subject.Weighing, n="count(*)").to_pandas().sort_values("n", kind="stable")
     uid = counts.index[-1]
@@ -35,10 +33,6 @@ def demo_mouse(prefix, request):
     for table in (behavior.BehaviorHistory, behavior.DailySummary, behavior.TrainingStatus):
         table.populate(mouse)
     yield mouse
-    if saved is None:
-        os.environ.pop("IBLPIPE_DATA_ROOT", None)
-    else:
-        os.environ["IBLPIPE_DATA_ROOT"] = saved
 
 
 def _line(ax, label):
