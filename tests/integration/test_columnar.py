@@ -235,3 +235,13 @@ def test_to_arrow_falls_back_inside_a_transaction_and_refuses_json(prefix, lab):
     pd.testing.assert_frame_equal(_arrow_as_frame(slow), _arrow_as_frame(fast), check_dtype=False, check_exact=True)
     with pytest.raises(IblpipeError, match="verdict"):
         behavior.StatusMemo().to_arrow()
+
+
+def test_a_decimal_expression_falls_back_at_debug_only(prefix, lab, caplog):
+    """AVG of an integer column is DECIMAL: DataJoint gives decimal.Decimal, which Arrow's float would not equal."""
+    query = acquisition.Session.aggr(behavior.Trials, mean_feedback="avg(feedback_type)")
+    with caplog.at_level(logging.DEBUG):
+        frame = query.to_pandas()
+    pd.testing.assert_frame_equal(frame, datajoint_frame(query), check_exact=True)
+    mine = [r for r in caplog.records if r.name == "iblpipe.schemas.columnar"]
+    assert mine and all(r.levelno == logging.DEBUG for r in mine), [r.getMessage() for r in mine]
