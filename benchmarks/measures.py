@@ -154,9 +154,10 @@ def query_measures(q1: dict) -> dict:
 
 def run_measures(cold: dict, nightly: dict | None) -> dict:
     """The cold mirror and populate, the populate's peak memory and the nightly run."""
+    cold_word = "resumed (not cold: an interrupted run's rows kept)" if cold.get("resumed") else "cold"
     out = {
         "mirror_cold": measure(
-            f"cold mirror of the Alyx dump (iblpipe ingest, {cold['sessions']} sessions)",
+            f"{cold_word} mirror of the Alyx dump (iblpipe ingest, {cold['sessions']} sessions)",
             cold["ingest_s"],
             "s",
             goal=f"< {GOAL_MIRROR_S:.0f} s",
@@ -166,7 +167,7 @@ def run_measures(cold: dict, nightly: dict | None) -> dict:
     tables = cold.get("tables", "all")
     what = "everything" if tables == "all" else "trials and units"
     out["populate_cold"] = measure(
-        f"cold populate of {what} (iblpipe populate --tables {tables} --processes {cold['processes']})",
+        f"{cold_word} populate of {what} (iblpipe populate --tables {tables} --processes {cold['processes']})",
         cold["populate_s"],
         "s",
         cold["sessions_with_trials"] / cold["populate_s"],

@@ -40,8 +40,11 @@ def _populate_errors() -> int:
     return sum(len(t.jobs.errors) for t in auto_tables())
 
 
-def cold_run(lab_dir: Path, report_dir: Path, processes: int, tables: str = "all") -> dict:
-    """Mirror, populate ``tables`` and (for all tables) draw every figure on an empty database: one subprocess each."""
+def cold_run(lab_dir: Path, report_dir: Path, processes: int, tables: str = "all", resumed: bool = False) -> dict:
+    """Mirror, populate ``tables`` and (for all tables) draw every figure on an empty database: one subprocess each.
+
+    ``resumed``: the database holds what an interrupted cold run made; the times are then not a cold run's.
+    """
     ingest = iblpipe("ingest", "--source", f"dump:{lab_dir / 'alyx_dump.json'}").check()
     populate = iblpipe("populate", "--tables", tables, "--processes", str(processes), "--no-progress")
     if populate.returncode not in (0, 1):  # 1: some keys failed, counted below
@@ -56,6 +59,7 @@ def cold_run(lab_dir: Path, report_dir: Path, processes: int, tables: str = "all
         "total_s": ingest.seconds + populate.seconds + plot_s,
         "processes": processes,
         "tables": tables,
+        "resumed": resumed,
         "populate_exit": populate.returncode,
         "populate_errors": _populate_errors(),
         "populate_maxrss_mb": populate.maxrss_mb,

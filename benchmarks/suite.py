@@ -1,7 +1,8 @@
 """The whole benchmark: ``python -m benchmarks`` (``make bench``); see ``benchmarks/__init__.py``.
 
 Stages, in order (each one's results are kept in ``<work>/state.json``, so ``--keep DIR`` resumes
-an interrupted run at the first stage not done):
+an interrupted run at the first stage not done; an interrupted cold stage carries on with the
+rows already made, and its times are then marked ``resumed``):
 
 1. ``cold``: ``iblpipe ingest`` of the lab's Alyx dump, ``iblpipe populate --tables all``,
    ``iblpipe plot``, each timed in a subprocess on an empty database;
@@ -94,11 +95,19 @@ class State:
             return self.data[name]
         print(f"[bench] {name} ...", flush=True)
         start = time.perf_counter()
+        self.save(started=[*self.data.get("started", []), name])
         result = func()
         print(f"[bench] {name}: {time.perf_counter() - start:.0f} s", flush=True)
-        self.data[name] = result
-        self.path.write_text(json.dumps(self.data, indent=1, default=str) + "\n")
+        self.save(**{name: result})
         return result
+
+    def save(self, **entries) -> None:
+        self.data.update(entries)
+        self.path.write_text(json.dumps(self.data, indent=1, default=str) + "\n")
+
+    def interrupted(self, name: str) -> bool:
+        """Whether stage ``name`` started in an earlier run and did not finish."""
+        return name in self.data.get("started", []) and name not in self.data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,16 +156,17 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
         os.environ.update(env)
         from iblpipe import schemas
 
-        if "cold" not in state.data:
+        resumed = state.interrupted("cold")  # ingest and populate carry on where they stopped: no drop
+        if "cold" not in state.data and not resumed:
             schemas.drop(prefix)
         schemas.activate(prefix)
         try:
             if args.queries_only:
-                cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes, QUERY_TABLES))
+                cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes, QUERY_TABLES, resumed))
                 nightly = None
                 q1 = state.run("queries_1x", lambda: queries(lab_dir, args.runs))
             else:
-                cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes))
+                cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes, resumed=resumed))
                 nightly = state.run("nightly", lambda: nightly_run(lab_dir, night_dir, report_dir, args.processes))
                 os.environ["IBLPIPE_DATA_ROOT"] = str(night_dir)
                 q1 = state.run("queries_1x", lambda: queries(night_dir, args.runs))
