@@ -8,6 +8,7 @@ from pathlib import Path
 from benchmarks import behavior, common, region_units, stages
 
 ACRONYM = "CA1"  # region of the region queries: every demo track crosses it
+ARROW_MAX_TRIALS = 20_000_000  # (rows) every trial into Arrow at 10x only up to this: ~3 GB peak on a shared machine
 UNITS_ACRONYMS = ("CA1", "CA")  # ephys.units of these: the CA1, and CA (CA1-3), ~20k units at IBL scale
 
 
@@ -80,6 +81,7 @@ def queries_scaled(nickname: str, runs: int) -> dict:
     datajoint = common.timed(lambda: datajoint_frame(query), runs)
     joined = common.timed((behavior_tables.Trials * restriction).to_pandas, runs)
     region = common.timed(region_units.region_query(ACRONYM).to_pandas, runs)
+    counts = stages.counts()
     return {
         "nickname": nickname,
         "trials": len(pandas.result),
@@ -90,6 +92,7 @@ def queries_scaled(nickname: str, runs: int) -> dict:
         "region_rows": len(region.result),
         "region_s": region.median,
         "units": units(runs),
+        "lab_arrow": lab_arrow() if counts["trials"] <= ARROW_MAX_TRIALS else None,
         "runs": {
             "to_pandas": pandas.times,
             "fetch_frame": frame.times,
@@ -97,5 +100,5 @@ def queries_scaled(nickname: str, runs: int) -> dict:
             "joined": joined.times,
             "region": region.times,
         },
-        "counts": stages.counts(),
+        "counts": counts,
     }

@@ -32,6 +32,8 @@ MEASURES = (
     "trials_10x_vs_datajoint",
     "trials_joined_10x",
     "region_10x",
+    "lab_arrow_10x",
+    "lab_arrow_memory_10x",
     "units_CA1_10x",
     "units_CA_10x",
     "populate_peak_memory",
