@@ -5,14 +5,18 @@ populated on a private embedded MariaDB (or ``$DJ_HOST`` when set), the table gi
 measure our median, the comparison measured in the same run, their ratio and the goal:
 
 - one mouse's whole trial history as a DataFrame by the standard call ``(Trials & key).to_pandas()``
-  (the columnar path), vs DataJoint 2.3.5's own ``to_pandas`` of the same query, vs ONE loading the
-  same sessions from the lab's local cache and vs the raw pymysql SELECT of the same SQL; the same
-  with session and subject joined in; reading the mouse's exported ``_ibl_subjectTrials.table.pqt``;
+  and ``.fetch(format='frame')`` (the columnar path), vs DataJoint 2.3.5's own ``to_pandas`` of the
+  same query, vs ONE loading the same sessions from the lab's local cache and vs the raw pymysql
+  SELECT of the same SQL; the same with session and subject joined in; reading the mouse's
+  exported ``_ibl_subjectTrials.table.pqt``;
 - one region's unit table (``ephys.RegionUnits & acronym``) vs a group-by over the ALF
-  cluster files loaded with ONE;
+  cluster files loaded with ONE, and ``ephys.units(acronym)`` (one row per unit);
+- every trial of the lab into one Arrow table (``behavior.Trials().to_arrow()``, in its own
+  process: seconds and peak memory against the table's size, ``benchmarks.lab_arrow``);
 - the cold run (``iblpipe ingest``, ``populate --tables all``, ``plot``), with sessions/s and trials/s;
 - ``iblpipe nightly`` after one new session per mouse, vs the cold run;
-- the first two queries on a database 10x larger (``benchmarks.scale``): flat means indexes are used;
+- the database-side queries on a database 10x larger (``benchmarks.scale``): flat means indexes
+  are used, and the ratios to ONE and to DataJoint's own hold there too;
 - the peak memory (ru_maxrss) of a populate worker.
 
 Queries: medians of ``--runs`` (default 5) timed calls after one warm-up call. The cold run and
@@ -26,5 +30,7 @@ A smoke run (``make bench-smoke``: 3 mice, 1 run) is a test; the benchmark itsel
 
 ``--queries-only`` gives the query measures where a whole cold populate would take hours (IBL
 scale on two cores): it mirrors the lab and imports only trials and units, then times the
-queries at 1x; no fits, figures, nightly run or 10x copy.
+queries at 1x and at ``--scale`` (10x by default); no fits, figures or nightly run.
+Code: ``suite.py`` (stages, resume), ``stages.py`` (cold, nightly, inflate), ``queries.py``,
+``measures.py`` (the table).
 """

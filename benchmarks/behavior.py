@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import raw_select, timed
+from benchmarks.common import fetch_frame, raw_select, timed
 
 GOAL_VS_ONE = 10.0  # (ratio) the standard call at least this many times faster than ONE from local disk
 GOAL_VS_RAW = 2.0  # (ratio) and at most this many times slower than the raw driver
@@ -126,7 +126,8 @@ def one_trials(one, eids: list, check_hash: bool = False) -> pd.DataFrame:
 def compare_trials(nickname: str, one, eids: list, runs: int, one_runs: int | None = None) -> dict:
     """Median times (s) of one mouse's whole trial history as a DataFrame, several ways, after a warm-up each.
 
-    ``to_pandas_s``: ``(Trials & mouse).to_pandas()`` (columnar); ``datajoint_s``: DataJoint's own
+    ``to_pandas_s``: ``(Trials & mouse).to_pandas()`` (columnar); ``fetch_frame_s``: its
+    ``fetch(format='frame')``; ``datajoint_s``: DataJoint's own
     ``to_pandas`` of the same query; ``joined_s``: ``(Trials * Session * Subject & nick).to_pandas()``;
     ``aggregate_s``: ``pandas.read_parquet`` of the mouse's exported trials file; ``raw_s``: the same
     SQL through a fresh pymysql connection; ``one_s``: ONE loading the mouse's sessions ``eids`` from
@@ -140,6 +141,7 @@ def compare_trials(nickname: str, one, eids: list, runs: int, one_runs: int | No
     restriction = mouse(nickname)
     query = behavior.Trials & restriction
     pandas = timed(query.to_pandas, runs)
+    frame = timed(lambda: fetch_frame(query), runs)
     datajoint = timed(lambda: datajoint_frame(query), runs)
     joined = timed((behavior.Trials * restriction).to_pandas, runs)
     raw = timed(lambda: raw_select(query), runs)
@@ -156,7 +158,9 @@ def compare_trials(nickname: str, one, eids: list, runs: int, one_runs: int | No
         "one_sessions": len(eids),
         "one_trials": len(loaded.result),
         "same": bool(pandas.result.equals(datajoint.result)),
+        "fetch_frame_same": bool(frame.result.equals(pandas.result)),
         "to_pandas_s": pandas.median,
+        "fetch_frame_s": frame.median,
         "datajoint_s": datajoint.median,
         "joined_s": joined.median,
         "joined_trials": len(joined.result),
@@ -165,6 +169,7 @@ def compare_trials(nickname: str, one, eids: list, runs: int, one_runs: int | No
         "one_s": loaded.median,
         "runs": {
             "to_pandas": pandas.times,
+            "fetch_frame": frame.times,
             "datajoint": datajoint.times,
             "joined": joined.times,
             "aggregate": aggregate.times,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,13 @@ def timed(func: Callable[[], object], runs: int, warmup: int = 1) -> Timing:
         result = func()
         times.append(time.perf_counter() - start)
     return Timing(times, result)
+
+
+def fetch_frame(query) -> pd.DataFrame:
+    """``query.fetch(format='frame')``, DataJoint 2's deprecation warning silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return query.fetch(format="frame")
 
 
 def raw_select(query) -> pd.DataFrame:

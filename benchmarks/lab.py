@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import run_python
+from iblpipe.demo.build import GENERATOR_VERSION
 
 TOP_LEVEL = ("alyx_dump.json", "sessions.pqt", "datasets.pqt", "ground_truth.json")  # rewritten in a copy
 GENERATION_RECORD = "bench-generate.json"  # written next to the lab: how long generation took
@@ -40,6 +41,11 @@ def ensure_lab(path: Path, mice: int, workers: int, max_sessions: int | None = N
                 f"--lab {path} holds a lab of {truth['mice']} mice (max_sessions {truth.get('max_sessions')}), "
                 f"not {mice} ({max_sessions}): pass another --lab"
             )
+        if truth.get("generator_version") != GENERATOR_VERSION:
+            raise SystemExit(
+                f"--lab {path} was made by demo generator v{truth.get('generator_version', '1-2')}, not "
+                f"v{GENERATOR_VERSION} (today's layouts): delete it or pass another --lab"
+            )
         record = path / GENERATION_RECORD
         generated = json.loads(record.read_text()) if record.exists() else {}
         return {"path": str(path), "reused": True, **generated, **describe(path)}
@@ -59,6 +65,7 @@ def describe(path: Path) -> dict:
     du = subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True)
     size = int(du.stdout.split()[0]) if du.returncode == 0 else None
     return {
+        "generator_version": truth.get("generator_version"),
         "labs": truth["labs"],
         "mice": truth["mice"],
         "sessions": sum(d["n_sessions"] for d in dates),

@@ -11,6 +11,7 @@ then renamed over the old one: a reader never sees a half-written file, and a fa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -95,11 +96,17 @@ def _write_atomic(path: Path, write) -> None:
         write(tmp)
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise ExportError(f"cannot write {path}: {err.strerror or err}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(tmp: Path) -> None:
+    """Delete a temporary file if there is one (a read-only folder refuses even that: EROFS, not ENOENT)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def _makedirs(folder: Path) -> None:

@@ -13,6 +13,11 @@ new expression (join, proj, aggr, union, subqueries) are wrapped so their result
 columnar expression too. So ``(Trials & key) * Session * mouse`` takes the same path as
 ``Trials & key``: one path, no per-table side door.
 
+``to_arrow()`` (same arguments as ``to_pandas`` but ``squeeze``) gives the same rows as one
+``pyarrow.Table`` without building a frame: primary key as ordinary columns, in heading order,
+the types ConnectorX reads (FLOAT stays float32, DATETIME a timestamp) and uuids as Arrow's
+``uuid`` type: e.g. every trial of the lab, for polars, DuckDB or a parquet file.
+
 Fallback rule: where the columnar path cannot give DataJoint's frame it returns ``None``
 and DataJoint's ``to_pandas`` runs instead (logged at debug, never an error):
 connectorx missing, not MySQL/MariaDB, the connection is inside a transaction (another
@@ -28,8 +33,10 @@ from urllib.parse import quote
 
 import datajoint as dj
 import pandas as pd
+import pyarrow as pa
 from datajoint.expression import Aggregation, QueryExpression, Union
 
+from iblpipe.errors import IblpipeError
 from iblpipe.schemas import arrowframe
 
 logger = logging.getLogger(__name__)
@@ -84,11 +91,9 @@ def _server(conn) -> tuple[bool, str | None]:
     return _SERVERS[server]
 
 
-def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_columns: bool = False):
-    """DataJoint's ``to_pandas`` frame of ``query`` read through ConnectorX, or None where it cannot (see module doc).
-
-    ``empty_columns``: an empty result keeps its columns (DataJoint's own frame has none).
-    """
+def _read_arrow(query, order_by, limit, offset, convert):
+    """``convert(arrow table, expression)`` of the query's rows read through ConnectorX, or None (logged) where it
+    cannot: the connection, the heading, ConnectorX or ``convert`` (``NoExactRule``) refused."""
     reason = _why_not(query)
     if reason is None:
         try:
@@ -102,11 +107,8 @@ def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_colum
     conn = expr.connection
     # pymysql runs DataJoint's SQL as ``sql % ()`` (DataJoint passes empty args): '%%' becomes '%'.
     sql = expr.make_sql() % ()
-    columns = arrowframe.column_kinds(expr.heading.attributes)
     try:
-        table = connectorx.read_sql(_uri(conn), sql, return_type="arrow")
-        uuid_codes = {}
-        frame = arrowframe.to_frame(table, columns, float_rule=_server(conn)[1], uuid_codes=uuid_codes)
+        return convert(connectorx.read_sql(_uri(conn), sql, return_type="arrow"), expr)
     except arrowframe.NoExactRule as err:
         _skip(str(err), query)
         return None
@@ -116,11 +118,66 @@ def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_colum
             message = message.replace(conn.conn_info["passwd"], "***")
         _skip(f"{type(err).__name__}: {message[:200]}", query)
         return None
+
+
+def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_columns: bool = False):
+    """DataJoint's ``to_pandas`` frame of ``query`` read through ConnectorX, or None where it cannot (see module doc).
+
+    ``empty_columns``: an empty result keeps its columns (DataJoint's own frame has none).
+    """
+    uuid_codes = {}
+
+    def convert(table, expr):
+        columns = arrowframe.column_kinds(expr.heading.attributes)
+        return arrowframe.to_frame(table, columns, float_rule=_server(expr.connection)[1], uuid_codes=uuid_codes)
+
+    frame = _read_arrow(query, order_by, limit, offset, convert)
+    if frame is None:
+        return None
     if not len(frame):
         return frame if empty_columns else pd.DataFrame([])
     if query.primary_key:
         frame = arrowframe.index_from(frame, list(query.primary_key), uuid_codes)
     return frame
+
+
+def _uuid_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A binary(16) column as Arrow's ``uuid`` type (the same bytes, fixed width)."""
+    column = column.cast(pa.binary(16))
+    return pa.chunked_array([pa.ExtensionArray.from_storage(pa.uuid(), c) for c in column.chunks], type=pa.uuid())
+
+
+def _arrow_uuids(table: pa.Table, expr) -> pa.Table:
+    names = list(expr.heading.attributes)
+    if table.column_names != names:
+        raise arrowframe.NoExactRule(f"columns {table.column_names} are not the heading's {names}")
+    for i, (name, attr) in enumerate(expr.heading.attributes.items()):
+        if attr.uuid:
+            table = table.set_column(i, name, _uuid_column(table.column(i)))
+    return table
+
+
+def columnar_arrow(query, order_by=None, limit=None, offset=None) -> pa.Table:
+    """The rows of ``query`` as one ``pyarrow.Table`` (see the module doc); DataJoint's own fetch where the columnar
+    path cannot serve (logged at debug), which a blob or json attribute refuses."""
+    table = _read_arrow(query, order_by, limit, offset, _arrow_uuids)
+    if table is not None:
+        return table
+    attributes = query.heading.attributes
+    for name, attr in attributes.items():
+        if attr.is_blob and not attr.uuid or attr.json or attr.codec:
+            raise IblpipeError(f"to_arrow: attribute {name} is {attr.type}, which Arrow cannot hold; use to_pandas()")
+    frame = datajoint_frame(query, order_by=order_by, limit=limit, offset=offset)
+    frame = frame.reset_index() if query.primary_key and len(frame) else frame
+    columns = {}
+    for name, attr in attributes.items():
+        values = frame[name] if name in frame else pd.Series([], dtype=object)
+        if attr.uuid:
+            storage = pa.array([None if v is None else v.bytes for v in values], type=pa.binary(16))
+            columns[name] = pa.ExtensionArray.from_storage(pa.uuid(), storage)
+        else:
+            columns[name] = pa.array(values.astype(object).where(values.notna(), None), from_pandas=True)
+    return pa.table(columns)
 
 
 def _columnar(result):
@@ -141,6 +198,10 @@ class ColumnarFetch:
         if frame is None:
             return datajoint_frame(self, order_by=order_by, limit=limit, offset=offset, squeeze=squeeze)
         return frame
+
+    def to_arrow(self, order_by=None, limit=None, offset=None) -> pa.Table:
+        """The query's rows as one ``pyarrow.Table``, primary key as columns (see :mod:`iblpipe.schemas.columnar`)."""
+        return columnar_arrow(self, order_by, limit, offset)
 
     def restrict(self, restriction, semantic_check=True):
         return _columnar(super().restrict(restriction, semantic_check=semantic_check))

@@ -13,19 +13,32 @@ import sys
 SMOKE_ARGS = ("--mice", "3", "--runs", "1", "--max-sessions", "16")  # 16 sessions: mouse 0 is recorded once
 MEASURES = (
     "trials_to_pandas_vs_one",
+    "trials_fetch_frame_vs_one",
     "trials_to_pandas_vs_datajoint",
     "trials_to_pandas_vs_raw",
     "trials_joined_vs_plain",
     "trials_aggregate_file",
     "region_vs_one",
+    "units_CA1",
+    "units_CA",
+    "lab_arrow",
+    "lab_arrow_memory",
     "mirror_cold",
     "populate_cold",
     "nightly",
     "trials_10x",
+    "trials_10x_vs_one",
+    "trials_fetch_frame_10x",
+    "trials_10x_vs_datajoint",
+    "trials_joined_10x",
     "region_10x",
+    "lab_arrow_10x",
+    "lab_arrow_memory_10x",
+    "units_CA1_10x",
+    "units_CA_10x",
     "populate_peak_memory",
 )
-TIMEOUT_S = 600  # (s) the smoke run takes about 1-2 minutes on 2 cores
+TIMEOUT_S = 1800  # (s) a hang guard: the smoke run takes 1-2 minutes on 2 idle cores, over 10 under load 9
 
 
 def test_smoke_benchmark_writes_every_measure(db_server, repo_root, tmp_path):
@@ -45,13 +58,16 @@ def test_smoke_benchmark_writes_every_measure(db_server, repo_root, tmp_path):
             assert measure[field] is None or measure[field] > 0, (name, field)
     assert data["measures"]["region_vs_one"]["comparison"] > 0
     assert data["details"]["queries_1x"]["trials"]["same"]  # the columnar to_pandas equals DataJoint's own
+    assert data["details"]["queries_1x"]["trials"]["fetch_frame_same"]  # fetch(format='frame') gives the same frame
+    arrow = data["details"]["queries_1x"]["lab_arrow"]
+    assert arrow["rows"] == data["details"]["queries_1x"]["counts"]["trials"] and arrow["arrow_mb"] > 0
     assert data["details"]["queries_1x"]["region"]["agree"]  # region counts equal the ALF group-by
     assert data["details"]["nightly"]["new_sessions_populated"] == 3
     assert data["machine"]["cpu_count"] >= 1 and data["machine"]["database_server"]
     assert "measure" in result.stdout and "ours (median)" in result.stdout
 
 
-QUERY_MEASURES = {m for m in MEASURES if m not in ("nightly", "trials_10x", "region_10x")}
+QUERY_MEASURES = {m for m in MEASURES if m != "nightly"}
 
 
 def test_smoke_queries_only_populates_what_the_queries_read(db_server, repo_root, tmp_path):
@@ -71,3 +87,6 @@ def test_smoke_queries_only_populates_what_the_queries_read(db_server, repo_root
     assert cold["plot_s"] == 0 and cold["sessions_with_trials"] == cold["sessions"] > 0
     assert data["details"]["queries_1x"]["trials"]["same"] and data["details"]["queries_1x"]["region"]["agree"]
     assert data["details"]["nightly"] is None and data["args"]["queries_only"] is True
+    q10 = data["details"]["queries_10x"]
+    assert q10["counts"]["trials"] == 10 * data["details"]["queries_1x"]["counts"]["trials"]
+    assert q10["trials"] == data["details"]["queries_1x"]["trials"]["trials"]  # one mouse: the same rows at 10x

@@ -199,3 +199,49 @@ def test_falls_back_silently_where_it_cannot_serve(prefix, lab, caplog):
             assert columnar_frame(query) is None
             pd.testing.assert_frame_equal(query.to_pandas(), datajoint_frame(query))
     assert "transaction" in caplog.text
+
+
+def _arrow_as_frame(table) -> pd.DataFrame:
+    """The Arrow table as pandas, sorted by trial, datetimes in ns like DataJoint's frame (Arrow keeps us)."""
+    frame = table.to_pandas().sort_values(["session_uuid", "trial_id"], ignore_index=True)
+    times = frame.select_dtypes("datetime").columns
+    return frame.astype(dict.fromkeys(times, "datetime64[ns]"))
+
+
+def test_to_arrow_holds_the_rows_of_to_pandas(prefix, lab):
+    import pyarrow as pa
+
+    query = behavior.Trials * acquisition.Session * lab["mouse"]
+    table = query.to_arrow()
+    assert isinstance(table, pa.Table) and table.schema.field("session_uuid").type == pa.uuid()
+    frame = query.to_pandas().reset_index().sort_values(["session_uuid", "trial_id"], ignore_index=True)
+    assert table.column_names == list(frame.columns) and table.num_rows == len(frame) > 0
+    assert pa.types.is_timestamp(table.schema.field("session_start_time").type)
+    pd.testing.assert_frame_equal(_arrow_as_frame(table), frame, check_dtype=False, check_exact=True)
+    assert query.to_arrow(order_by="trial_id", limit=5).num_rows == 5
+
+
+def test_to_arrow_falls_back_inside_a_transaction_and_refuses_json(prefix, lab):
+    from iblpipe.errors import IblpipeError
+
+    query = behavior.Trials * acquisition.Session * lab["mouse"]
+    fast = query.to_arrow()
+    with query.connection.transaction:
+        slow = query.to_arrow()
+    assert (
+        slow.column_names == fast.column_names
+        and slow.schema.field("session_uuid").type == fast.schema.field("session_uuid").type
+    )
+    pd.testing.assert_frame_equal(_arrow_as_frame(slow), _arrow_as_frame(fast), check_dtype=False, check_exact=True)
+    with pytest.raises(IblpipeError, match="verdict"):
+        behavior.StatusMemo().to_arrow()
+
+
+def test_a_decimal_expression_falls_back_at_debug_only(prefix, lab, caplog):
+    """AVG of an integer column is DECIMAL: DataJoint gives decimal.Decimal, which Arrow's float would not equal."""
+    query = acquisition.Session.aggr(behavior.Trials, mean_feedback="avg(feedback_type)")
+    with caplog.at_level(logging.DEBUG):
+        frame = query.to_pandas()
+    pd.testing.assert_frame_equal(frame, datajoint_frame(query), check_exact=True)
+    mine = [r for r in caplog.records if r.name == "iblpipe.schemas.columnar"]
+    assert mine and all(r.levelno == logging.DEBUG for r in mine), [r.getMessage() for r in mine]

@@ -3,9 +3,11 @@ fail cleanly."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import os
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -141,3 +143,48 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
         export._write_atomic(target, full_disk)
     assert str(target) in str(err.value)
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+@contextlib.contextmanager
+def _tmpfs(path, size_kib: int):
+    """A tmpfs of ``size_kib`` KiB mounted at ``path`` (a real small disk); the test skips where mounting is refused."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(path)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def _leftovers(out) -> list[str]:
+    return [p.name for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+FULL_DISK_KIB = 16  # (KiB) room for the folders, not for a mouse's trials file
+
+
+def test_export_to_a_full_disk_is_one_error_and_no_half_written_file(prefix, lab, run_cli, tmp_path):
+    with _tmpfs(tmp_path / "full", FULL_DISK_KIB) as out:
+        result = run_cli("--prefix", prefix, "export", "--out", str(out))
+        assert result.returncode == 2
+        lines = [line for line in result.stderr.splitlines() if "No space left on device" in line]
+        assert len(lines) == 1 and str(out) in lines[0] and "Traceback" not in result.stderr
+        assert not _leftovers(out)
+        assert not list(out.rglob(aggregates.TRIALS_FILE))  # none renamed into place half-written
+
+
+def test_export_to_a_read_only_folder_is_one_error_and_keeps_the_files(prefix, lab, run_cli, tmp_path):
+    with _tmpfs(tmp_path / "ro", 4096) as out:
+        assert run_cli("--prefix", prefix, "export", "--out", str(out)).returncode == 0
+        files = sorted(p for p in out.rglob("*.pqt"))
+        before = {p: p.read_bytes() for p in files}
+        subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
+        result = run_cli("--prefix", prefix, "export", "--out", str(out), "--force")
+        assert result.returncode == 2
+        lines = [line for line in result.stderr.splitlines() if "Read-only file system" in line]
+        assert len(lines) == 1 and str(out) in lines[0] and "Traceback" not in result.stderr
+        assert {p: p.read_bytes() for p in sorted(out.rglob("*.pqt"))} == before and not _leftovers(out)
