@@ -37,7 +37,7 @@ import pyarrow as pa
 from datajoint.expression import Aggregation, QueryExpression, Union
 
 from iblpipe.errors import IblpipeError
-from iblpipe.schemas import arrowframe
+from iblpipe.schemas import arrowframe, djinternals
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _why_not(query) -> str | None:
         return f"backend {conn.adapter.backend}"
     if conn.in_transaction:
         return "inside a transaction"
-    if conn._query_cache:
+    if djinternals.query_cache_on(conn):
         return "query caching is on"
     if conn.conn_info.get("ssl") and _server(conn)[0]:
         return "TLS connection (ConnectorX would not encrypt)"
@@ -103,10 +103,8 @@ def _read_arrow(query, order_by, limit, offset, convert):
     if reason is not None:
         _skip(reason, query)
         return None
-    expr = query._apply_top(order_by, limit, offset)
+    expr, sql = djinternals.select_sql(query, order_by, limit, offset)
     conn = expr.connection
-    # pymysql runs DataJoint's SQL as ``sql % ()`` (DataJoint passes empty args): '%%' becomes '%'.
-    sql = expr.make_sql() % ()
     try:
         return convert(connectorx.read_sql(_uri(conn), sql, return_type="arrow"), expr)
     except arrowframe.NoExactRule as err:

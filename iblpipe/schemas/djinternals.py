@@ -8,7 +8,12 @@ checks :data:`PINNED_VERSION` and exercises every function against a real server
 - :func:`jobs_if_declared`: ``datajoint.jobs.Job``, a table's jobs table without creating it;
 - :func:`is_auto_populated`, :func:`master_of`, :func:`schema_table_label`: DataJoint's table
   naming (``_name`` for Imported/Computed, ``__name`` for Computed and ``master__part`` for parts);
-- :data:`LINEAGE_TABLE`: DataJoint 2's per-schema lineage table.
+- :data:`LINEAGE_TABLE`: DataJoint 2's per-schema lineage table;
+- :func:`declared_tables`: ``Schema.declare_list``, the tables of a schema module in declaration order;
+- :func:`select_sql`, :func:`query_cache_on`: the SQL DataJoint runs for a fetch (``_apply_top``,
+  ``make_sql``) and its query cache, for the columnar path (``schemas/columnar.py``, whose result
+  classes also subclass ``datajoint.expression``'s; ``test_columnar.py`` compares its frames with
+  DataJoint's own).
 """
 
 from __future__ import annotations
@@ -67,3 +72,15 @@ def declared_tables(schema) -> list[type]:
     That order is a dependency order: a table is decorated after the tables its definition names.
     """
     return [cls for cls, _context in schema.declare_list]
+
+
+def select_sql(query, order_by=None, limit=None, offset=None) -> tuple:
+    """``(expression, sql)``: the expression with ``order_by``/``limit``/``offset`` applied as DataJoint's fetch
+    applies them, and the SELECT it runs (pymysql runs DataJoint's SQL as ``sql % ()``: '%%' becomes '%')."""
+    expr = query._apply_top(order_by, limit, offset)
+    return expr, expr.make_sql() % ()
+
+
+def query_cache_on(conn) -> bool:
+    """Whether DataJoint's query cache is on for this connection (cached results are DataJoint's to serve)."""
+    return bool(conn._query_cache)

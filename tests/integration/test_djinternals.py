@@ -88,3 +88,15 @@ def test_analyst_safemode_is_left_alone(prefix):
     before = dj.config["safemode"]
     schemas.activate(prefix)
     assert dj.config["safemode"] == before
+
+
+def test_select_sql_is_the_select_datajoint_runs(prefix):
+    """The columnar path reads the very SELECT DataJoint's fetch would run, limit and order applied."""
+    schemas.activate(prefix)
+    query = behavior.BehaviorParams.proj("rt_definition")
+    expr, sql = djinternals.select_sql(query, order_by="params_name", limit=1)
+    assert sql.lstrip().upper().startswith("SELECT") and "LIMIT 1" in sql.upper()
+    assert [tuple(row) for row in dj.conn().query(sql).fetchall()] == [
+        tuple(r.values()) for r in query.to_dicts(order_by="params_name", limit=1)
+    ]
+    assert djinternals.query_cache_on(dj.conn()) is False
