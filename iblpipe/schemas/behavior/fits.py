@@ -16,8 +16,6 @@ deletes those sessions' fits (:func:`drop_near_empty_block_fits`) and the next p
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 
 from iblpipe.schemas import acquisition, columnar  # noqa: F401  (named in table definitions)
@@ -25,10 +23,10 @@ from iblpipe.schemas.behavior._schema import schema
 from iblpipe.schemas.behavior.histories import (
     TRAINING_TRIAL_ATTRIBUTES,
     BehaviorHistory,
-    StatusMemo,
     TrainingStatus,
-    _history_trials,
     _session_inputs,
+    load_training_trials,
+    status_memo,
 )
 from iblpipe.schemas.behavior.params import BehaviorParams, FitParams, criteria_of
 from iblpipe.schemas.behavior.sessions import PsychometricFit, TrialSet, _trial_arrays
@@ -177,23 +175,14 @@ class StatusStability(columnar.Computed):
         days = to_frame((TrainingStatus & history_key).proj("training_status"), index=False)
         reference = [_Day(d, s) for d, s in zip(days["session_date"], days["training_status"], strict=True)]
         reference.sort(key=lambda day: day.date)
-        subject_key = {"subject_uuid": key["subject_uuid"]}
-        digests, verdicts = (StatusMemo & subject_key).to_arrays("window_digest", "verdict")
-        memo = dict(zip(digests, verdicts, strict=True))
-        known = set(memo)
-        result = status_stability(
-            _session_inputs(history_key, TRAINING_TRIAL_ATTRIBUTES),
-            k,
-            memo=memo,
-            load_trials=lambda ids: _history_trials(
-                [{"session_uuid": uuid.UUID(u)} for u in ids], TRAINING_TRIAL_ATTRIBUTES
-            ),
-            reference=reference,
-        )
-        StatusMemo.insert(
-            [{**subject_key, "window_digest": d, "verdict": v} for d, v in memo.items() if d not in known],
-            skip_duplicates=True,
-        )
+        with status_memo(key["subject_uuid"]) as memo:
+            result = status_stability(
+                _session_inputs(history_key, TRAINING_TRIAL_ATTRIBUTES),
+                k,
+                memo=memo,
+                load_trials=load_training_trials,
+                reference=reference,
+            )
         self.insert(
             [
                 dict(key, session_date=r.date, stable=r.stable, statuses=",".join(r.statuses), n_seeds=r.n_seeds)

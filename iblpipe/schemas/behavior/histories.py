@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import numpy as np
@@ -166,6 +167,25 @@ class StatusMemo(columnar.Manual):
     """
 
 
+@contextlib.contextmanager
+def status_memo(subject_uuid):
+    """The subject's memoised window verdicts (``StatusMemo``) as a dict; verdicts added to it are stored on exit."""
+    subject_key = {"subject_uuid": subject_uuid}
+    digests, verdicts = (StatusMemo & subject_key).to_arrays("window_digest", "verdict")
+    memo = dict(zip(digests, verdicts, strict=True))
+    known = set(memo)
+    yield memo
+    StatusMemo.insert(
+        [{**subject_key, "window_digest": d, "verdict": v} for d, v in memo.items() if d not in known],
+        skip_duplicates=True,
+    )
+
+
+def load_training_trials(session_ids) -> dict:
+    """``load_trials`` of ``compute.training``: the status arrays of the given sessions (uuid strings), one query."""
+    return _history_trials([{"session_uuid": uuid.UUID(u)} for u in session_ids], TRAINING_TRIAL_ATTRIBUTES)
+
+
 @schema
 class TrainingStatus(columnar.Computed):
     """One subject's training status on one session date (the criteria that decided it are in the Part)."""
@@ -205,21 +225,10 @@ class TrainingStatus(columnar.Computed):
         from iblpipe.compute.training import training_history
 
         criteria_of(key)  # the criteria the row names must be the ones training_history implements
-        subject_key = {"subject_uuid": key["subject_uuid"]}
-        digests, verdicts = (StatusMemo & subject_key).to_arrays("window_digest", "verdict")
-        memo = dict(zip(digests, verdicts, strict=True))
-        known = set(memo)
-        history = training_history(
-            _session_inputs(key, TRAINING_TRIAL_ATTRIBUTES),
-            memo=memo,
-            load_trials=lambda ids: _history_trials(
-                [{"session_uuid": uuid.UUID(u)} for u in ids], TRAINING_TRIAL_ATTRIBUTES
-            ),
-        )
-        StatusMemo.insert(
-            [{**subject_key, "window_digest": d, "verdict": v} for d, v in memo.items() if d not in known],
-            skip_duplicates=True,
-        )
+        with status_memo(key["subject_uuid"]) as memo:
+            history = training_history(
+                _session_inputs(key, TRAINING_TRIAL_ATTRIBUTES), memo=memo, load_trials=load_training_trials
+            )
         self.insert(
             [
                 dict(
