@@ -27,6 +27,7 @@ from benchmarks.common import timed
 TARGET_QUERY_S = 0.100  # (s) one region's table across all insertions
 LAB = "benchlab"
 CLUSTER_ATTRIBUTES = ["brainLocationIds", "metrics"]  # what a region count needs
+IBL_DEFAULT_SORTER = "iblsorter"  # SpikeSortingLoader.load_spike_sorting()'s default request (not the dataclass's)
 
 
 def build_lab(root: Path, n_insertions: int, n_clusters: int, n_spikes: int) -> list[dict]:
@@ -123,7 +124,11 @@ def recompute_from_alf(root: Path, rows: list[dict], acronym: str) -> pd.DataFra
 def recompute_with_one(one, insertions: list[dict], acronym: str) -> pd.DataFrame:
     """``region_counts`` from the files IBL's ``SpikeSortingLoader`` loads through ONE, per insertion.
 
-    The loader picks the sorting and revision; a unit's region is its channel's
+    The loader picks the sorting and revision, asked for what ``load_spike_sorting()`` asks by
+    default (``spike_sorter="iblsorter"``: iblsorter, then pykilosort, else the shortest collection;
+    the rule of SortingParams ``ibl_default``). A loader built without ``spike_sorter`` keeps its
+    dataclass default ``"pykilosort"`` for object-level loads, so on a probe with both sorters it
+    would read pykilosort. A unit's region is its channel's
     (``channels.brainLocationIds_ccf_2017[clusters.channels]``, as ``merge_clusters`` assigns it).
     ``insertions``: dicts with ``probe_insertion_uuid``, ``session_uuid`` (the eid) and ``probe_name``.
     """
@@ -140,7 +145,9 @@ def recompute_with_one(one, insertions: list[dict], acronym: str) -> pd.DataFram
             s = sessions[str(r["session_uuid"])]
             path = Path(one.cache_dir, s["lab"], "Subjects", s["subject"], str(s["date"]), f"{int(s['number']):03d}")
             # by session path: ONE's eid2path takes only uuid4 eids, the demo's are uuid5
-            ssl = SpikeSortingLoader(one=one, session_path=path, pname=r["probe_name"], atlas=atlas)
+            ssl = SpikeSortingLoader(
+                one=one, session_path=path, pname=r["probe_name"], atlas=atlas, spike_sorter=IBL_DEFAULT_SORTER
+            )
             clusters = ssl.load_spike_sorting_object("clusters", check_hash=False)
             channels = ssl.load_channels(check_hash=False)
             yield (
