@@ -6,6 +6,7 @@ import datetime as dt
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from iblpipe.compute import blocks, stability
@@ -206,3 +207,19 @@ def test_migrate_refits_sessions_with_near_empty_blocks_and_rehashes_parameters(
     assert (behavior.PsychometricFit & key).to_pandas().reset_index()["probability_left"].tolist() == [0.5]
     assert (behavior.ConvergedFit & key).fetch1("n_blocks_skipped") == 2
     assert migrate.refresh(prefix, conn) == ([], 0)
+
+
+def test_workers_reserve_stability_jobs_per_history(lab):
+    """Workers populate through the jobs table: its key is the key source's (a history), as for TrainingStatus.
+
+    With ``-> TrainingStatus`` in the key, the jobs table held session_date and refreshing it failed
+    (``Field 'session_date' doesn't have a default value``): every ``populate --processes`` died there.
+    """
+    from iblpipe.populate import Worker
+
+    before = (behavior.StatusStability & _mouse("FLP001")).to_pandas()
+    (behavior.StatusStability & _mouse("FLP001")).delete(prompt=False)
+    report = Worker([behavior.StatusStability], stale_timeout=60).run()
+    assert report.ok and report.made == 1
+    assert "session_date" not in behavior.StatusStability.jobs.primary_key
+    pd.testing.assert_frame_equal((behavior.StatusStability & _mouse("FLP001")).to_pandas(), before)

@@ -152,8 +152,9 @@ class StatusStability(columnar.Computed):
 
     definition = """
     # TrainingStatus recomputed with FitParams.stability_seeds other seeds (compute.stability)
-    -> TrainingStatus
+    -> BehaviorHistory
     -> FitParams
+    session_date : date                 # (local date) a TrainingStatus date; plain, as there: one job per history
     ---
     stable : bool                       # every seed gave the stored training_status
     statuses : varchar(255)             # comma-separated statuses seen, the stored one first
