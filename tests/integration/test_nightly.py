@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from iblpipe import schemas
+from iblpipe.schemas import behavior
 from tests.integration.conftest import module_prefix
 
 SMALL = ("--labs", "1", "--mice", "2", "--max-sessions", "8")
@@ -102,7 +103,9 @@ def test_nightly_mirrors_populates_and_redraws_only_what_changed(demo_run, run_c
         assert ("behavior.TrialSet", f"session_uuid={new_session}") in made
         assert {t for t, _ in made} >= {"behavior.TrialSet", "behavior.TrainingStatus", "behavior.LearningCurve"}
         assert not any(t.startswith("ephys.") for t, _ in made)
-        assert _memo_rows(prefix, plain) == memo_before + 1  # the recomputed history fitted only the new window
+        # the recomputed history fitted only the new window: its verdict, and StatusStability's with K other seeds
+        k = behavior.DEFAULT_FIT_PARAMS["stability_seeds"]
+        assert _memo_rows(prefix, plain) == memo_before + 1 + k
         assert "drew 1 figures, 1 unchanged" in newer.stdout
         assert re.search(rf"^  drew \S+/{plain}$", newer.stdout, flags=re.M)
         assert "nightly: exported 1 mice, 1 unchanged" in newer.stderr
