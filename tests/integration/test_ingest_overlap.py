@@ -28,6 +28,9 @@ from tests.integration.mirror_helpers import MAKE_PAUSES, checksums, reset, summ
 from tests.integration.test_concurrent_commands import env_for
 
 WAIT_LIMIT_S = 300  # (s) a wait for the other process that takes longer than this fails the test (a hang, not a timing)
+# InnoDB refreshes what information_schema.innodb_trx shows only when nobody read it for 0.1 s
+# (trx0i_s.cc, CACHE_MIN_IDLE_TIME_US): a watcher polling faster sees its first answer for ever.
+POLL_S = 0.25  # (s) pause between two looks at the server's transactions
 NEW_PROTOCOL = "_iblrig_tasks_biasedChoiceWorld8.0.0_longer"  # (text) the task protocol the ingest writes
 # The ingest of another process, with the test table bound so its invalidation reaches it.
 INGEST = """
@@ -72,12 +75,24 @@ def lock_waits(conn, prefix: str) -> int:
         return cursor.fetchone()[0]
 
 
-def wait_for(condition, what: str) -> None:
+def wait_for(condition, what: str, watcher=None) -> None:
     end = time.monotonic() + WAIT_LIMIT_S
     while not condition():
         if time.monotonic() > end:
-            raise AssertionError(f"waited {WAIT_LIMIT_S} s for {what}")
-        time.sleep(0.05)
+            raise AssertionError(f"waited {WAIT_LIMIT_S} s for {what}" + (processlist(watcher) if watcher else ""))
+        time.sleep(POLL_S)
+
+
+def processlist(conn) -> str:
+    """What every connection of the server is doing: which lock a hang waits on."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT id, command, time, state, LEFT(info, 300) FROM information_schema.processlist")
+        rows = cursor.fetchall()
+        cursor.execute(
+            "SELECT trx_mysql_thread_id, trx_state, trx_isolation_level, LEFT(trx_query, 200) FROM information_schema.innodb_trx"
+        )
+        rows += cursor.fetchall()
+        return "".join(f"\n  {row}" for row in rows)
 
 
 def start_ingest(db_server, repo_root, prefix: str, path) -> subprocess.Popen:
@@ -114,7 +129,9 @@ def test_a_make_overlapping_an_update_only_ingest_keeps_no_result_of_the_old_met
         if key["session_uuid"] != held["session_uuid"] or runs:
             return
         runs.append(start_ingest(db_server, repo_root, prefix, path))
-        wait_for(lambda: runs[0].poll() is not None or lock_waits(watcher, prefix), "the ingest to end or wait")
+        wait_for(
+            lambda: runs[0].poll() is not None or lock_waits(watcher, prefix), "the ingest to end or wait", watcher
+        )
         waited.append(runs[0].poll() is None)
 
     MAKE_PAUSES.append(run_ingest_meanwhile)
@@ -124,9 +141,9 @@ def test_a_make_overlapping_an_update_only_ingest_keeps_no_result_of_the_old_met
         MAKE_PAUSES.clear()
     out, err = runs[0].communicate(timeout=WAIT_LIMIT_S)
     assert runs[0].returncode == 0, err
+    assert first.ok, first.errors
     assert waited == [True]  # the ingest waited for the held make (the fence), rather than writing under it
     assert "0 inserted, 1 updated, 0 deleted" in out, out
-    assert first.ok, first.errors
     assert (acquisition.Session & held).fetch1("task_protocol") == NEW_PROTOCOL
     second = Worker([summary]).run()
     assert second.ok and len(summary.jobs.errors) == 0
@@ -169,10 +186,6 @@ def table_sums(prefix: str) -> dict[str, int]:
     return out
 
 
-@pytest.mark.skip(
-    reason="after the 2026-12-02 merges the ingest waits on a lock lock_waits() does not see and the test times out "
-    "at WAIT_LIMIT_S (it passed on its branch); issue 17 stays open until the cause is found"
-)
 def test_an_ingest_deleting_sessions_while_a_worker_holds_a_make_succeeds_and_equals_a_clean_run(
     demo_lab, prefix, db_server, repo_root, watcher, tmp_path, set_data_root, monkeypatch
 ):
@@ -206,7 +219,11 @@ def test_an_ingest_deleting_sessions_while_a_worker_holds_a_make_succeeds_and_eq
         def held(self, key, *args):
             if str(key["session_uuid"]) == gone[0] and not runs:
                 runs.append(start_cli_ingest(db_server, repo_root, race, reduced))
-                wait_for(lambda: runs[0].poll() is not None or lock_waits(watcher, race), "the ingest to end or wait")
+                wait_for(
+                    lambda: runs[0].poll() is not None or lock_waits(watcher, race),
+                    "the ingest to end or wait",
+                    watcher,
+                )
                 waited.append(runs[0].poll() is None)
             return make_insert(self, key, *args)
 
