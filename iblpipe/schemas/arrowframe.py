@@ -125,22 +125,38 @@ def _uuids(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return values, levels, codes
 
 
-def index_from(frame: pd.DataFrame, names: list[str], uuid_codes: dict) -> pd.DataFrame:
-    """``frame.set_index(names)``, built from the uuid columns' codes (no hashing of uuid objects); same index."""
+def _index(data: dict, names: list[str], uuid_codes: dict) -> pd.MultiIndex | None:
+    """The MultiIndex ``set_index(names)`` builds, from the uuid columns' codes (no hashing of uuid objects); None
+    where it cannot (one name, NULL keys)."""
     if len(names) < 2 or any((uuid_codes[n][1] < 0).any() for n in names if n in uuid_codes):
-        return frame.set_index(names)
+        return None
     levels, codes = [], []
     for name in names:
+        values = data[name]
         if name in uuid_codes:
             level, code = uuid_codes[name]
         else:
-            code, level = pd.factorize(frame[name], sort=True)
+            code, level = pd.factorize(values, sort=True)
             if (code < 0).any():
-                return frame.set_index(names)
-        levels.append(pd.Index(level, name=name, dtype=frame[name].dtype))
+                return None
+        levels.append(pd.Index(level, name=name, dtype=values.dtype))
         codes.append(code)
-    index = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
-    return frame.drop(columns=names).set_axis(index, axis=0)
+    return pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
+
+
+def _decoded_once(column: pa.ChunkedArray, decode) -> np.ndarray:
+    """Python objects of ``column`` (None for NULL), ``decode(dictionary)`` making each distinct value once.
+
+    Repeated values (a session's protocol on each of its trials) then cost one object, not one a row.
+    """
+    encoded = column.combine_chunks().dictionary_encode()
+    distinct = np.empty(len(encoded.dictionary), dtype=object)
+    distinct[:] = decode(encoded.dictionary)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    values = np.full(len(codes), None, dtype=object)
+    present = codes >= 0
+    values[present] = distinct[codes[present]]
+    return values
 
 
 def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | None, uuid_codes: dict):
@@ -170,24 +186,37 @@ def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | Non
             raise NoExactRule(f"{name}: float32 {kind} without a known text rule")
         return float_text_values(column.to_numpy(), float_rule)
     if pa.types.is_string(kind_type) or pa.types.is_large_string(kind_type):
-        return column.to_numpy(zero_copy_only=False)
+        return _decoded_once(column, lambda distinct: distinct.to_pylist())
     if pa.types.is_timestamp(kind_type) and kind_type.tz is None and kind in ("datetime", "expression", "plain"):
-        return pd.Series(column.to_pandas()).astype("datetime64[ns]").to_numpy()
+        return column.cast(pa.timestamp("ns")).to_numpy()  # beyond datetime64[ns] (year 2262): ArrowInvalid
     if pa.types.is_date32(kind_type):
-        return column.to_pandas(date_as_object=True).to_numpy(dtype=object)
+        return _decoded_once(column, lambda distinct: distinct.to_pylist())
     raise NoExactRule(f"{name}: no exact rule for Arrow type {kind_type}")
 
 
 def to_frame(
-    table: pa.Table, kinds: dict[str, str], *, float_rule: str | None = None, uuid_codes: dict | None = None
+    table: pa.Table,
+    kinds: dict[str, str],
+    *,
+    float_rule: str | None = None,
+    uuid_codes: dict | None = None,
+    index: list[str] | None = None,
 ) -> pd.DataFrame:
-    """The Arrow ``table`` as DataJoint's frame (no index yet); ``kinds`` from :func:`column_kinds`, in heading order.
+    """The Arrow ``table`` as DataJoint's frame; ``kinds`` from :func:`column_kinds`, in heading order.
 
-    ``uuid_codes``, when given, receives ``{column: (sorted distinct uuids, row codes)}`` for :func:`index_from`.
+    ``index``: the primary key, set as ``set_index(index)`` would (built once, without copying the
+    columns again); an empty table keeps its columns and gets no index.
+    ``uuid_codes``, when given, receives ``{column: (sorted distinct uuids, row codes)}``.
     """
     names = list(kinds)
     if table.column_names != names:
         raise NoExactRule(f"columns {table.column_names} are not the heading's {names}")
     codes = {} if uuid_codes is None else uuid_codes
     data = {name: _column(name, table.column(name), kinds[name], float_rule, codes) for name in names}
-    return pd.DataFrame(data, columns=names, copy=False)
+    if not index or not table.num_rows:
+        return pd.DataFrame(data, columns=names, copy=False)
+    built = _index(data, index, codes)
+    if built is None:
+        return pd.DataFrame(data, columns=names, copy=False).set_index(index)
+    rest = [name for name in names if name not in index]
+    return pd.DataFrame({name: data[name] for name in rest}, index=built, columns=rest, copy=False)

@@ -123,19 +123,17 @@ def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_colum
 
     ``empty_columns``: an empty result keeps its columns (DataJoint's own frame has none).
     """
-    uuid_codes = {}
 
     def convert(table, expr):
         columns = arrowframe.column_kinds(expr.heading.attributes)
-        return arrowframe.to_frame(table, columns, float_rule=_server(expr.connection)[1], uuid_codes=uuid_codes)
+        index = list(query.primary_key) or None
+        return arrowframe.to_frame(table, columns, float_rule=_server(expr.connection)[1], index=index)
 
     frame = _read_arrow(query, order_by, limit, offset, convert)
     if frame is None:
         return None
     if not len(frame):
         return frame if empty_columns else pd.DataFrame([])
-    if query.primary_key:
-        frame = arrowframe.index_from(frame, list(query.primary_key), uuid_codes)
     return frame
 
 
