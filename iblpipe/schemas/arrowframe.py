@@ -201,11 +201,13 @@ def to_frame(
     float_rule: str | None = None,
     uuid_codes: dict | None = None,
     index: list[str] | None = None,
+    key_first: list[str] | None = None,
 ) -> pd.DataFrame:
     """The Arrow ``table`` as DataJoint's frame; ``kinds`` from :func:`column_kinds`, in heading order.
 
     ``index``: the primary key, set as ``set_index(index)`` would (built once, without copying the
-    columns again); an empty table keeps its columns and gets no index.
+    columns again); an empty table keeps its columns and gets no index. ``key_first``: no index, these
+    columns first (as ``reset_index()`` of the indexed frame orders them).
     ``uuid_codes``, when given, receives ``{column: (sorted distinct uuids, row codes)}``.
     """
     names = list(kinds)
@@ -213,6 +215,8 @@ def to_frame(
         raise NoExactRule(f"columns {table.column_names} are not the heading's {names}")
     codes = {} if uuid_codes is None else uuid_codes
     data = {name: _column(name, table.column(name), kinds[name], float_rule, codes) for name in names}
+    if key_first and table.num_rows:
+        names = [*key_first, *(name for name in names if name not in key_first)]
     if not index or not table.num_rows:
         return pd.DataFrame(data, columns=names, copy=False)
     built = _index(data, index, codes)

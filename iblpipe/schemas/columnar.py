@@ -118,16 +118,23 @@ def _read_arrow(query, order_by, limit, offset, convert):
         return None
 
 
-def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_columns: bool = False):
+def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_columns: bool = False, index: bool = True):
     """DataJoint's ``to_pandas`` frame of ``query`` read through ConnectorX, or None where it cannot (see module doc).
 
     ``empty_columns``: an empty result keeps its columns (DataJoint's own frame has none).
+    ``index=False``: the primary key stays as columns (``reset_index()`` of that frame, never built).
     """
 
     def convert(table, expr):
         columns = arrowframe.column_kinds(expr.heading.attributes)
-        index = list(query.primary_key) or None
-        return arrowframe.to_frame(table, columns, float_rule=_server(expr.connection)[1], index=index)
+        keys = list(query.primary_key) or None
+        return arrowframe.to_frame(
+            table,
+            columns,
+            float_rule=_server(expr.connection)[1],
+            index=keys if index else None,
+            key_first=None if index else keys,
+        )
 
     frame = _read_arrow(query, order_by, limit, offset, convert)
     if frame is None:

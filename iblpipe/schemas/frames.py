@@ -18,9 +18,9 @@ from iblpipe.schemas.columnar import columnar_frame, datajoint_frame
 
 def to_frame(query, *, index: bool = True) -> pd.DataFrame:
     """``query.to_pandas()`` that keeps its columns when empty; ``index=False`` leaves the primary key as columns."""
-    frame = columnar_frame(query, empty_columns=True)
+    frame = columnar_frame(query, empty_columns=True, index=index)
     if frame is not None:
-        return frame if index or not len(frame) or not query.primary_key else frame.reset_index()
+        return frame
     attributes = query.heading.attributes
     names = list(attributes)
     if any(a.is_blob or a.json or a.codec for a in attributes.values()):

@@ -171,6 +171,21 @@ def test_restrictions_projections_aggregations(prefix, lab):
     assert subject.Subject.to_pandas()["subject_birth_date"].isna().sum() == 1  # date column with a NULL
 
 
+def test_frames_without_index_equal_datajoints_reset_index(prefix, lab):
+    """``frames.to_frame(index=False)`` (as ``ephys.units`` and the exports read) never builds the index it drops."""
+    from iblpipe.schemas.frames import to_frame
+
+    queries = (
+        behavior.Trials * acquisition.Session * lab["mouse"],
+        ephys.Clusters.Cluster * ephys.ProbeInsertion * acquisition.Session * subject.Subject,
+        subject.Subject(),
+    )
+    for query in queries:
+        got = to_frame(query, index=False)
+        pd.testing.assert_frame_equal(got, datajoint_frame(query).reset_index(), check_exact=True)
+        assert got.index.equals(pd.RangeIndex(len(got)))
+
+
 def test_float32_units_equal_datajoints_text_values(prefix, lab):
     units = _same(ephys.Clusters.Cluster * ephys.ProbeInsertion * acquisition.Session * subject.Subject)
     assert len(units) == len(MICE) * N_UNITS
