@@ -28,6 +28,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 FLOAT_DIGITS = 6  # (significant digits) MariaDB prints FLOAT in its text protocol like '%.6g'
 PROBE_VALUE = 0.123456789  # the value the server is asked to print as FLOAT to learn its rule
@@ -114,7 +115,8 @@ def _uuids(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     encoded = column.combine_chunks().dictionary_encode()
     distinct = np.empty(len(encoded.dictionary), dtype=object)
     distinct[:] = [uuid.UUID(bytes=b) for b in encoded.dictionary.to_pylist()]
-    order = np.argsort(distinct, kind="stable")  # UUIDs order like pandas sorts an index level
+    # UUIDs compare by their 128-bit integer, i.e. by their 16 big-endian bytes: sorted in Arrow, not in Python
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)

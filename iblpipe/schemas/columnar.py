@@ -13,6 +13,11 @@ new expression (join, proj, aggr, union, subqueries) are wrapped so their result
 columnar expression too. So ``(Trials & key) * Session * mouse`` takes the same path as
 ``Trials & key``: one path, no per-table side door.
 
+A join whose left side holds a parent's whole primary key (``(Trials & key) * Session * Subject``)
+reads that parent's columns once per parent row instead of once per joined row
+(:mod:`iblpipe.schemas.lookups`): the same rows, maybe in another order (SQL gives none without
+``order_by``, in DataJoint as here).
+
 ``to_arrow()`` (same arguments as ``to_pandas`` but ``squeeze``) gives the same rows as one
 ``pyarrow.Table`` without building a frame: primary key as ordinary columns, in heading order,
 the types ConnectorX reads (FLOAT stays float32, DATETIME a timestamp) and uuids as Arrow's
@@ -28,6 +33,7 @@ computed float32), or any error from ConnectorX.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from urllib.parse import quote
 
@@ -37,7 +43,7 @@ import pyarrow as pa
 from datajoint.expression import Aggregation, QueryExpression, Union
 
 from iblpipe.errors import IblpipeError
-from iblpipe.schemas import arrowframe, djinternals
+from iblpipe.schemas import arrowframe, djinternals, lookups
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +97,7 @@ def _server(conn) -> tuple[bool, str | None]:
     return _SERVERS[server]
 
 
-def _read_arrow(query, order_by, limit, offset, convert):
+def _read_arrow(query, order_by, limit, offset, convert, read_parent=None):
     """``convert(arrow table, expression)`` of the query's rows read through ConnectorX, or None (logged) where it
     cannot: the connection, the heading, ConnectorX or ``convert`` (``NoExactRule``) refused."""
     reason = _why_not(query)
@@ -105,8 +111,13 @@ def _read_arrow(query, order_by, limit, offset, convert):
         return None
     expr, sql = djinternals.select_sql(query, order_by, limit, offset)
     conn = expr.connection
+
+    def read_sql(text):
+        return connectorx.read_sql(_uri(conn), text, return_type="arrow")
+
     try:
-        return convert(connectorx.read_sql(_uri(conn), sql, return_type="arrow"), expr)
+        table = lookups.read(expr, read_sql, read_parent) if expr is query and read_parent else None
+        return convert(read_sql(sql) if table is None else table, expr)
     except arrowframe.NoExactRule as err:
         _skip(str(err), query)
         return None
@@ -116,6 +127,28 @@ def _read_arrow(query, order_by, limit, offset, convert):
             message = message.replace(conn.conn_info["passwd"], "***")
         _skip(f"{type(err).__name__}: {message[:200]}", query)
         return None
+
+
+def _parent_arrow(parent) -> pa.Table | None:
+    """A lookup parent's rows as ConnectorX reads them (no conversion), or None where the columnar path cannot."""
+    return _read_arrow(parent, None, None, None, lambda table, expr: table, _parent_arrow)
+
+
+def _parent_rows(parent) -> pa.Table | None:
+    """A lookup parent's rows through DataJoint's open connection, as Arrow, or None where the columnar path cannot.
+
+    A parent holds few rows (the keys the joined rows hold): a new ConnectorX connection would cost
+    more than reading them (~13 ms a parent). pymysql's values are DataJoint's own (FLOAT as the
+    server's text), so the frame's rules apply to them as they are.
+    """
+    reason = _why_not(parent)
+    if reason is not None:
+        _skip(reason, parent)
+        return None
+    names = list(parent.heading.names)
+    rows = parent.connection.query(parent.make_sql() % ()).fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pa.table([pa.array(list(values)) for values in columns], names=names)
 
 
 def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_columns: bool = False, index: bool = True):
@@ -136,7 +169,7 @@ def columnar_frame(query, order_by=None, limit=None, offset=None, *, empty_colum
             key_first=None if index else keys,
         )
 
-    frame = _read_arrow(query, order_by, limit, offset, convert)
+    frame = _read_arrow(query, order_by, limit, offset, convert, _parent_rows)
     if frame is None:
         return None
     if not len(frame):
@@ -163,7 +196,7 @@ def _arrow_uuids(table: pa.Table, expr) -> pa.Table:
 def columnar_arrow(query, order_by=None, limit=None, offset=None) -> pa.Table:
     """The rows of ``query`` as one ``pyarrow.Table`` (see the module doc); DataJoint's own fetch where the columnar
     path cannot serve (logged at debug), which a blob or json attribute refuses."""
-    table = _read_arrow(query, order_by, limit, offset, _arrow_uuids)
+    table = _read_arrow(query, order_by, limit, offset, _arrow_uuids, _parent_arrow)
     if table is not None:
         return table
     attributes = query.heading.attributes
@@ -210,24 +243,29 @@ class ColumnarFetch:
         return _columnar(super().restrict(restriction, semantic_check=semantic_check))
 
     def join(self, other, semantic_check=True, left=False, allow_nullable_pk=False):
-        return _columnar(
-            super().join(other, semantic_check=semantic_check, left=left, allow_nullable_pk=allow_nullable_pk)
-        )
+        if inspect.isclass(other) and issubclass(other, QueryExpression):
+            other = other()
+        result = super().join(other, semantic_check=semantic_check, left=left, allow_nullable_pk=allow_nullable_pk)
+        if not isinstance(other, QueryExpression):
+            return _columnar(result)
+        return lookups.joined(_columnar(result), self, other, inner=not left)
 
     def proj(self, *attributes, **named_attributes):
-        return _columnar(super().proj(*attributes, **named_attributes))
+        return lookups.forget(_columnar(super().proj(*attributes, **named_attributes)))
 
     def aggr(self, group, *attributes, exclude_nonmatching=False, **named_attributes):
-        return _columnar(super().aggr(group, *attributes, exclude_nonmatching=exclude_nonmatching, **named_attributes))
+        return lookups.forget(
+            _columnar(super().aggr(group, *attributes, exclude_nonmatching=exclude_nonmatching, **named_attributes))
+        )
 
     def extend(self, other, semantic_check=True):
-        return _columnar(super().extend(other, semantic_check=semantic_check))
+        return lookups.forget(_columnar(super().extend(other, semantic_check=semantic_check)))
 
     def make_subquery(self):
-        return _columnar(super().make_subquery())
+        return lookups.forget(_columnar(super().make_subquery()))
 
     def __add__(self, other):
-        return _columnar(super().__add__(other))
+        return lookups.forget(_columnar(super().__add__(other)))
 
 
 class ColumnarQuery(ColumnarFetch, QueryExpression):

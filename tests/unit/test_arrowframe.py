@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -52,3 +54,15 @@ def test_columns_pandas_would_infer_from_python_values():
     assert frame["n"].tolist() == [None, None] and frame["s"].tolist() == ["a", None]
     with pytest.raises(arrowframe.NoExactRule):
         arrowframe.to_frame(pa.table({"d": pa.array([1], pa.decimal128(5, 2))}), {"d": "plain"})
+
+
+def test_uuid_levels_sort_as_python_sorts_uuids():
+    """Levels sorted in Arrow by bytes equal ``sorted()`` of the UUIDs (high bytes too), codes point at them."""
+    rng = np.random.default_rng(3)
+    values = [uuid.UUID(bytes=rng.bytes(16)) for _ in range(300)]
+    values += [uuid.UUID(bytes=b"\xff" * 16), uuid.UUID(bytes=b"\x00" * 16), uuid.UUID(bytes=b"\x7f" + b"\x80" * 15)]
+    rows = [values[i] for i in rng.integers(0, len(values), 2000)] + [None]
+    column = pa.chunked_array([pa.array([None if v is None else v.bytes for v in rows], pa.binary())])
+    got, levels, codes = arrowframe._uuids(column)
+    assert list(levels) == sorted(set(values) & set(rows))
+    assert [None if c < 0 else levels[c] for c in codes] == rows == list(got)
