@@ -71,10 +71,11 @@ def forget(result):
 def _key_codes(columns: list[pa.ChunkedArray]) -> tuple[np.ndarray, list[tuple]] | None:
     """Each row's code into the distinct key tuples (raw bytes or ints), and those tuples; None for a NULL key."""
     combined = np.zeros(len(columns[0]), dtype=np.int64)
-    dictionaries = []
+    dictionaries, span = [], 1
     for column in columns:
         encoded = column.combine_chunks().dictionary_encode()
-        if encoded.null_count:
+        span *= max(len(encoded.dictionary), 1)
+        if encoded.null_count or span >= 2**62:  # a NULL key, or more key combinations than an int64 codes
             return None
         dictionaries.append(encoded.dictionary.to_pylist())
         combined = combined * len(dictionaries[-1]) + encoded.indices.to_numpy(zero_copy_only=False)
