@@ -220,6 +220,7 @@ def test_joined_parents_are_read_as_lookups(prefix, lab, monkeypatch):
         joined,
         behavior.Trials * acquisition.Session & "task_protocol is null",  # restricted by a parent's column
         ephys.Clusters.Cluster * ephys.ProbeInsertion.proj("session_uuid") * acquisition.Session,  # chained parents
+        behavior.Trials * acquisition.Session * (subject.Subject & {"subject_nickname": MICE[2]}),  # a '%' in SQL
     ):
         _same(query)
         assert len(tables_of(query)) == 2 and all(table is not None for table in tables_of(query))
