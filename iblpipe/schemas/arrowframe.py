@@ -110,21 +110,36 @@ def column_kinds(attributes) -> dict[str, str]:
     return kinds
 
 
+def _distinct(column: pa.ChunkedArray, decode, *, ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``column``'s distinct values as Python objects (``decode(dictionary)``: each made once) and each row's code
+    into them (-1 for NULL); ``ordered``: the distinct values sorted in Arrow (bytes order: how UUIDs compare)."""
+    encoded = column.combine_chunks().dictionary_encode()
+    dictionary = encoded.dictionary
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if ordered:
+        order = pc.array_sort_indices(dictionary)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order.to_numpy()] = np.arange(len(order))
+        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+        dictionary = dictionary.take(order)
+    distinct = np.empty(len(dictionary), dtype=object)
+    distinct[:] = decode(dictionary)
+    return distinct, codes
+
+
+def _values(distinct: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """One object a row (None for code -1), shared by the rows of one distinct value."""
+    values = np.full(len(codes), None, dtype=object)
+    present = codes >= 0
+    values[present] = distinct[codes[present]]
+    return values
+
+
 def _uuids(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """uuid.UUID objects (None for NULL), and the sorted distinct uuids with each row's code (-1 for NULL)."""
-    encoded = column.combine_chunks().dictionary_encode()
-    distinct = np.empty(len(encoded.dictionary), dtype=object)
-    distinct[:] = [uuid.UUID(bytes=b) for b in encoded.dictionary.to_pylist()]
     # UUIDs compare by their 128-bit integer, i.e. by their 16 big-endian bytes: sorted in Arrow, not in Python
-    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
-    levels = distinct[order]
-    values = np.empty(len(codes), dtype=object)
-    values[codes >= 0] = levels[codes[codes >= 0]]
-    return values, levels, codes
+    levels, codes = _distinct(column, lambda d: [uuid.UUID(bytes=b) for b in d.to_pylist()], ordered=True)
+    return _values(levels, codes), levels, codes
 
 
 def _index(data: dict, names: list[str], uuid_codes: dict) -> pd.MultiIndex | None:
@@ -146,19 +161,12 @@ def _index(data: dict, names: list[str], uuid_codes: dict) -> pd.MultiIndex | No
     return pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
 
 
-def _decoded_once(column: pa.ChunkedArray, decode) -> np.ndarray:
-    """Python objects of ``column`` (None for NULL), ``decode(dictionary)`` making each distinct value once.
+def _decoded_once(column: pa.ChunkedArray) -> np.ndarray:
+    """Python objects of ``column`` (None for NULL), each distinct value made once.
 
     Repeated values (a session's protocol on each of its trials) then cost one object, not one a row.
     """
-    encoded = column.combine_chunks().dictionary_encode()
-    distinct = np.empty(len(encoded.dictionary), dtype=object)
-    distinct[:] = decode(encoded.dictionary)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    values = np.full(len(codes), None, dtype=object)
-    present = codes >= 0
-    values[present] = distinct[codes[present]]
-    return values
+    return _values(*_distinct(column, lambda d: d.to_pylist()))
 
 
 def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | None, uuid_codes: dict):
@@ -187,12 +195,10 @@ def _column(name: str, column: pa.ChunkedArray, kind: str, float_rule: str | Non
         if kind != "float" or float_rule is None:
             raise NoExactRule(f"{name}: float32 {kind} without a known text rule")
         return float_text_values(column.to_numpy(), float_rule)
-    if pa.types.is_string(kind_type) or pa.types.is_large_string(kind_type):
-        return _decoded_once(column, lambda distinct: distinct.to_pylist())
+    if pa.types.is_string(kind_type) or pa.types.is_large_string(kind_type) or pa.types.is_date32(kind_type):
+        return _decoded_once(column)  # str / datetime.date objects
     if pa.types.is_timestamp(kind_type) and kind_type.tz is None and kind in ("datetime", "expression", "plain"):
         return column.cast(pa.timestamp("ns")).to_numpy()  # beyond datetime64[ns] (year 2262): ArrowInvalid
-    if pa.types.is_date32(kind_type):
-        return _decoded_once(column, lambda distinct: distinct.to_pylist())
     raise NoExactRule(f"{name}: no exact rule for Arrow type {kind_type}")
 
 
