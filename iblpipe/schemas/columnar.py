@@ -146,7 +146,7 @@ def _parent_rows(parent) -> pa.Table | None:
         _skip(reason, parent)
         return None
     names = list(parent.heading.names)
-    rows = parent.connection.query(parent.make_sql()).fetchall()  # as DataJoint's cursor(): pymysql applies '%%'
+    rows = parent.cursor().fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     return pa.table([pa.array(list(values)) for values in columns], names=names)
 

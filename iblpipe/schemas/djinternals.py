@@ -10,8 +10,8 @@ checks :data:`PINNED_VERSION` and exercises every function against a real server
   naming (``_name`` for Imported/Computed, ``__name`` for Computed and ``master__part`` for parts);
 - :data:`LINEAGE_TABLE`: DataJoint 2's per-schema lineage table;
 - :func:`declared_tables`: ``Schema.declare_list``, the tables of a schema module in declaration order;
-- :func:`select_sql`, :func:`query_cache_on`: the SQL DataJoint runs for a fetch (``_apply_top``,
-  ``make_sql``) and its query cache, for the columnar path (``schemas/columnar.py``, whose result
+- :func:`select_sql`, :func:`narrow_sql`, :func:`query_cache_on`: the SQL DataJoint runs for a fetch
+  (``_apply_top``, ``make_sql``, ``_distinct``) and its query cache, for the columnar path (``schemas/columnar.py``, whose result
   classes also subclass ``datajoint.expression``'s; ``test_columnar.py`` compares its frames with
   DataJoint's own).
 """
@@ -79,6 +79,14 @@ def select_sql(query, order_by=None, limit=None, offset=None) -> tuple:
     applies them, and the SELECT it runs (pymysql runs DataJoint's SQL as ``sql % ()``: '%%' becomes '%')."""
     expr = query._apply_top(order_by, limit, offset)
     return expr, expr.make_sql() % ()
+
+
+def narrow_sql(expr, fields: list[str]) -> str | None:
+    """The SELECT DataJoint runs for ``expr`` with only ``fields`` selected (same FROM, WHERE and order), as
+    ``select_sql`` gives it; None for a DISTINCT select, whose rows fewer fields would change."""
+    if expr._distinct:
+        return None
+    return expr.make_sql(fields) % ()
 
 
 def query_cache_on(conn) -> bool:

@@ -15,7 +15,7 @@ same Arrow table the whole SELECT would give.
 Only keys compared exactly by Python and by the server qualify (uuids and integers; not text,
 which the server compares by collation). Anything else (a projection, aggregation or union of
 the join, DISTINCT, a parent the columnar path cannot read, a key missing from the parent)
-returns None and the whole SELECT runs. No datajoint import: expressions come in as arguments.
+returns None and the whole SELECT runs. The SQL comes from ``djinternals.narrow_sql``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
+from iblpipe.schemas import djinternals
 
 ATTRIBUTE = "_iblpipe_lookups"  # expression attribute holding its lookups (kept by DataJoint's copy on restrict)
 MAX_KEYS = 1000  # (keys) a parent is read restricted to the keys the rows hold up to this many; whole above
@@ -107,17 +109,21 @@ def read(query, read_sql, read_parent) -> pa.Table | None:
     ``read_sql(sql)`` reads SQL into Arrow; ``read_parent(expression)`` reads an expression into Arrow or None.
     """
     lookups = getattr(query, ATTRIBUTE, ())
-    if not lookups or getattr(query, "_distinct", False):
+    if not lookups:
         return None
     attributes = query.heading.attributes
     names = list(attributes)
-    filled = [name for lookup in lookups for name in lookup.columns]
-    if len(set(filled)) != len(filled) or any(name not in attributes for name in filled):
+    added = [name for lookup in lookups for name in lookup.columns]
+    filled = set(added)
+    if len(filled) != len(added) or any(
+        name not in attributes or attributes[name].attribute_expression for name in filled
+    ):
+        return None  # the heading is not the join's any more (its columns renamed or computed)
+    narrow = [name for name in names if name not in filled]
+    sql = djinternals.narrow_sql(query, narrow)
+    if sql is None:
         return None
-    if any(attributes[name].attribute_expression for name in filled):
-        return None
-    narrow = [name for name in names if name not in set(filled)]
-    table = read_sql(query.make_sql(narrow) % ())
+    table = read_sql(sql)
     if table.column_names != narrow or not table.num_rows:
         return None  # no rows: the whole SELECT, as cheap, gives the empty columns their types
     columns = {name: table.column(name) for name in narrow}

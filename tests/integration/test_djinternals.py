@@ -101,3 +101,13 @@ def test_select_sql_is_the_select_datajoint_runs(prefix):
         tuple(r.values()) for r in query.to_dicts(order_by="params_name", limit=1)
     ]
     assert djinternals.query_cache_on(dj.conn()) is False
+
+
+def test_narrow_sql_selects_fewer_columns_of_the_same_rows(prefix):
+    """``narrow_sql``: DataJoint's SELECT with some fields only (the parent lookups); none for DISTINCT selects."""
+    schemas.activate(prefix)
+    query = behavior.BehaviorParams()
+    sql = djinternals.narrow_sql(query, ["params_name"])
+    assert [row[0] for row in dj.conn().query(sql).fetchall()] == [r["params_name"] for r in query.to_dicts()]
+    distinct = dj.U("rt_definition") & behavior.BehaviorParams  # SELECT DISTINCT
+    assert djinternals.narrow_sql(distinct, ["rt_definition"]) is None
