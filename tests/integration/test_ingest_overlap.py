@@ -12,7 +12,6 @@ import copy
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import pymysql
@@ -26,6 +25,7 @@ from iblpipe.sources.alyx_dump import from_dumpdata, read_dump
 from tests.alyx_fixtures import small_dump
 from tests.integration.mirror_helpers import MAKE_PAUSES, checksums, reset, summary_table
 from tests.integration.test_concurrent_commands import env_for
+from tests.integration.test_workers import wait_for
 
 WAIT_LIMIT_S = 300  # (s) a wait for the other process that takes longer than this fails the test (a hang, not a timing)
 # InnoDB refreshes what information_schema.innodb_trx shows only when nobody read it for 0.1 s
@@ -75,12 +75,13 @@ def lock_waits(conn, prefix: str) -> int:
         return cursor.fetchone()[0]
 
 
-def wait_for(condition, what: str, watcher=None) -> None:
-    end = time.monotonic() + WAIT_LIMIT_S
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"waited {WAIT_LIMIT_S} s for {what}" + (processlist(watcher) if watcher else ""))
-        time.sleep(POLL_S)
+def wait_for_ingest(condition, watcher) -> None:
+    """Poll ``condition`` (the ingest ended or waits) every ``POLL_S``; after ``WAIT_LIMIT_S`` fail with what
+    ``watcher`` sees on the server (which lock a hang waits on)."""
+    try:
+        wait_for(condition, "the ingest to end or wait", timeout=WAIT_LIMIT_S, every=POLL_S)
+    except AssertionError as err:
+        raise AssertionError(f"{err}{processlist(watcher)}") from None
 
 
 def processlist(conn) -> str:
@@ -129,9 +130,7 @@ def test_a_make_overlapping_an_update_only_ingest_keeps_no_result_of_the_old_met
         if key["session_uuid"] != held["session_uuid"] or runs:
             return
         runs.append(start_ingest(db_server, repo_root, prefix, path))
-        wait_for(
-            lambda: runs[0].poll() is not None or lock_waits(watcher, prefix), "the ingest to end or wait", watcher
-        )
+        wait_for_ingest(lambda: runs[0].poll() is not None or lock_waits(watcher, prefix), watcher)
         waited.append(runs[0].poll() is None)
 
     MAKE_PAUSES.append(run_ingest_meanwhile)
@@ -219,11 +218,7 @@ def test_an_ingest_deleting_sessions_while_a_worker_holds_a_make_succeeds_and_eq
         def held(self, key, *args):
             if str(key["session_uuid"]) == gone[0] and not runs:
                 runs.append(start_cli_ingest(db_server, repo_root, race, reduced))
-                wait_for(
-                    lambda: runs[0].poll() is not None or lock_waits(watcher, race),
-                    "the ingest to end or wait",
-                    watcher,
-                )
+                wait_for_ingest(lambda: runs[0].poll() is not None or lock_waits(watcher, race), watcher)
                 waited.append(runs[0].poll() is None)
             return make_insert(self, key, *args)
 
