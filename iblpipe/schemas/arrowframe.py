@@ -34,6 +34,7 @@ FLOAT_DIGITS = 6  # (significant digits) MariaDB prints FLOAT in its text protoc
 PROBE_VALUE = 0.123456789  # the value the server is asked to print as FLOAT to learn its rule
 TIE_MARGIN = 1e-6  # (units of the last kept digit) closer than this to a rounding tie: format the value in Python
 MAX_EXACT_POWER = 22  # 10**22 is the largest power of ten a float64 holds exactly
+UUID_BYTES = 16  # (bytes) a uuid as DataJoint stores it, BINARY(16)
 
 
 class NoExactRule(ValueError):
@@ -135,10 +136,25 @@ def _values(distinct: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return values
 
 
+def _uuid_objects(dictionary: pa.Array) -> list[uuid.UUID]:
+    """``uuid.UUID(bytes=b)`` of each 16-byte value, built as the constructor builds it minus its argument checks
+    (the column is a BINARY(16) uuid: 1.7x faster, which counts for one uuid a unit)."""
+    new, set_attr, cls, unknown = object.__new__, object.__setattr__, uuid.UUID, uuid.SafeUUID.unknown
+    out = []
+    for value in dictionary.to_pylist():
+        if len(value) != UUID_BYTES:
+            raise NoExactRule(f"a uuid of {len(value)} bytes")
+        made = new(cls)
+        set_attr(made, "int", int.from_bytes(value, "big"))
+        set_attr(made, "is_safe", unknown)
+        out.append(made)
+    return out
+
+
 def _uuids(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """uuid.UUID objects (None for NULL), and the sorted distinct uuids with each row's code (-1 for NULL)."""
     # UUIDs compare by their 128-bit integer, i.e. by their 16 big-endian bytes: sorted in Arrow, not in Python
-    levels, codes = _distinct(column, lambda d: [uuid.UUID(bytes=b) for b in d.to_pylist()], ordered=True)
+    levels, codes = _distinct(column, _uuid_objects, ordered=True)
     return _values(levels, codes), levels, codes
 
 

@@ -66,3 +66,18 @@ def test_uuid_levels_sort_as_python_sorts_uuids():
     got, levels, codes = arrowframe._uuids(column)
     assert list(levels) == sorted(set(values) & set(rows))
     assert [None if c < 0 else levels[c] for c in codes] == rows == list(got)
+
+
+def test_uuid_objects_are_the_constructors_own():
+    """The fast-built uuids equal ``uuid.UUID(bytes=b)`` in every way a frame uses them; a wrong width is refused."""
+    import pickle
+
+    raw = [bytes(16), b"\xff" * 16, np.random.default_rng(5).bytes(16)]
+    made = arrowframe._uuid_objects(pa.array(raw, pa.binary()))
+    for value, got in zip(raw, made, strict=True):
+        want = uuid.UUID(bytes=value)
+        assert type(got) is uuid.UUID
+        assert (got, hash(got), str(got), got.bytes, got.is_safe) == (want, hash(want), str(want), value, want.is_safe)
+        assert pickle.loads(pickle.dumps(got)) == want
+    with pytest.raises(arrowframe.NoExactRule):
+        arrowframe._uuid_objects(pa.array([b"\x01" * 15], pa.binary()))
