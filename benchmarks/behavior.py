@@ -160,6 +160,7 @@ def compare_trials(nickname: str, one, eids: list, runs: int, one_runs: int | No
         "same": bool(pandas.result.equals(datajoint.result)),
         "fetch_frame_same": bool(frame.result.equals(pandas.result)),
         "to_pandas_s": pandas.median,
+        "to_pandas_cpu_s": pandas.cpu_s,
         "fetch_frame_s": frame.median,
         "datajoint_s": datajoint.median,
         "joined_s": joined.median,

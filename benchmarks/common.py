@@ -23,27 +23,61 @@ REPO = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Timing:
-    """Wall times (s) of repeated calls after a warm-up, and the last result."""
+    """Wall times (s) of repeated calls after a warm-up, and the last result.
+
+    ``cpu_s``: the mean, over the timed calls, of the CPU seconds of this process (all its threads)
+    plus those of the local database server's process (None when the server is not on this machine;
+    a mean because the kernel counts CPU time in 10 ms ticks). On a machine shared with other jobs
+    the wall time includes waiting for a core; a call that computes here and in the server one after
+    the other takes about its busy CPU time on an idle machine.
+    """
 
     times: list[float]
     result: object = field(default=None, repr=False)
+    cpu_s: float | None = None
 
     @property
     def median(self) -> float:
         return statistics.median(self.times)
 
 
+def server_pid() -> int | None:
+    """The pid of the MariaDB server on this machine listening on ``$DJ_PORT`` (None when there is none)."""
+    port = os.environ.get("DJ_PORT")
+    if not port or os.environ.get("DJ_HOST", "127.0.0.1") not in ("127.0.0.1", "localhost"):
+        return None
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().split(b"\0")
+            if args and args[0].endswith((b"mariadbd", b"mysqld")) and f"--port={port}".encode() in args:
+                return int(cmdline.parent.name)
+    return None
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/PID/stat`` fields 14-15); 0 when unknown."""
+    if pid is None:
+        return 0.0
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def timed(func: Callable[[], object], runs: int, warmup: int = 1) -> Timing:
-    """Call ``func`` ``warmup`` times untimed, then ``runs`` times timed."""
+    """Call ``func`` ``warmup`` times untimed, then ``runs`` times timed (wall, and busy CPU: see ``Timing``)."""
     result = None
     for _ in range(warmup):
         result = func()
+    server = server_pid()
     times = []
+    busy = time.process_time() + _process_cpu_s(server)
     for _ in range(max(1, runs)):
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)
-    return Timing(times, result)
+    busy = (time.process_time() + _process_cpu_s(server) - busy) / len(times)
+    return Timing(times, result, busy if server is not None else None)
 
 
 def fetch_frame(query) -> pd.DataFrame:

@@ -70,9 +70,33 @@ def _joined(label: str, joined_s: float, plain_s: float) -> dict:
     )
 
 
-def _units(label: str, u: dict) -> dict:
+def _busy(label: str, wall_s: float, cpu_s: float | None, goal_s: float) -> dict | None:
+    """The call's busy CPU (ours + the server's, per call) beside its wall time: what an idle machine would take."""
+    if cpu_s is None:
+        return None
+    return measure(
+        f"{label}: busy CPU per call, ours + the server's (idle-machine estimate)",
+        cpu_s,
+        "s",
+        wall_s,
+        "wall time, same runs",
+        cpu_s / wall_s,
+        "of the wall time",
+        f"<= {goal_s * 1000:.0f} ms",
+        cpu_s <= goal_s,
+    )
+
+
+def _units(label: str, u: dict, key: str) -> dict:
     goal = f"<= {GOAL_REGION_S * 1000:.0f} ms"
-    return measure(f"{label} ({u['rows']} rows)", u["units_s"], "s", goal=goal, ok=u["units_s"] <= GOAL_REGION_S)
+    out = {key: measure(f"{label} ({u['rows']} rows)", u["units_s"], "s", goal=goal, ok=u["units_s"] <= GOAL_REGION_S)}
+    busy = _busy(label, u["units_s"], u.get("units_cpu_s"), GOAL_REGION_S)
+    return out if busy is None else {**out, f"{key}_busy": busy}
+
+
+def _trials_busy(label: str, t: dict, key: str) -> dict:
+    busy = _busy(label, t["to_pandas_s"], t.get("to_pandas_cpu_s"), GOAL_TRIALS_S)
+    return {} if busy is None else {key: busy}
 
 
 def _arrow(a: dict, suffix: str) -> dict:
@@ -152,8 +176,9 @@ def query_measures(q1: dict) -> dict:
         f"< {GOAL_REGION_S * 1000:.0f} ms",
         r["db_s"] < GOAL_REGION_S,
     )
+    out.update(_trials_busy(f"one mouse's trials, {CALL}", t, "trials_to_pandas_busy"))
     for u in q1.get("units", []):
-        out[f"units_{u['acronym']}"] = _units(f"one region's units, ephys.units({u['acronym']!r})", u)
+        out.update(_units(f"one region's units, ephys.units({u['acronym']!r})", u, f"units_{u['acronym']}"))
     if q1.get("lab_arrow"):
         out.update(_arrow(q1["lab_arrow"], ""))
     return out
@@ -243,8 +268,10 @@ def scaled_measures(q1: dict, q10: dict, factor: int) -> dict:
     )
     if q10.get("lab_arrow"):
         out.update(_arrow(q10["lab_arrow"], f"{factor}x"))
+    out.update(_trials_busy(f"one mouse's trials, {CALL}, {at}", q10, f"trials_{factor}x_busy"))
     for u in q10.get("units", []):
-        out[f"units_{u['acronym']}_{factor}x"] = _units(f"one region's units, ephys.units({u['acronym']!r}), {at}", u)
+        label = f"one region's units, ephys.units({u['acronym']!r}), {at}"
+        out.update(_units(label, u, f"units_{u['acronym']}_{factor}x"))
     return out
 
 

@@ -37,7 +37,15 @@ def units(runs: int) -> list[dict]:
     out = []
     for acronym in UNITS_ACRONYMS:
         timing = common.timed(lambda acronym=acronym: ephys.units(acronym), runs)
-        out.append({"acronym": acronym, "rows": len(timing.result), "units_s": timing.median, "runs": timing.times})
+        out.append(
+            {
+                "acronym": acronym,
+                "rows": len(timing.result),
+                "units_s": timing.median,
+                "units_cpu_s": timing.cpu_s,
+                "runs": timing.times,
+            }
+        )
     return out
 
 
@@ -86,6 +94,7 @@ def queries_scaled(nickname: str, runs: int) -> dict:
         "nickname": nickname,
         "trials": len(pandas.result),
         "to_pandas_s": pandas.median,
+        "to_pandas_cpu_s": pandas.cpu_s,
         "fetch_frame_s": frame.median,
         "datajoint_s": datajoint.median,
         "joined_s": joined.median,
