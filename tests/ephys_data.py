@@ -31,7 +31,8 @@ def write_probe(
     ``channels``: "" no channels.* files; "aligned" channels.* with regions and mlapdv (IBL's layout);
     "unaligned" channels.localCoordinates and rawInd only (before histology alignment).
     ``cluster_regions``: write clusters.brainLocationIds_ccf_2017 and clusters.mlapdv (older labs).
-    ``silent_unit``: the last cluster gets no spikes (its amplitude is NaN).
+    ``silent_unit``: the last cluster gets no spikes and, as phylib and ibllib write them, NaN in
+    clusters.depths and in its spike-based metrics (contamination, slidingRP_viol).
     """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,10 @@ def write_probe(
     np.save(folder / "spikes.depths.npy", rng.uniform(0, 3800, n_spikes))
     cluster_channels = rng.integers(0, N_CHANNELS, n_clusters)
     np.save(folder / "clusters.channels.npy", cluster_channels)
-    np.save(folder / "clusters.depths.npy", rng.uniform(0, 3800, n_clusters))
+    depths = rng.uniform(0, 3800, n_clusters)
+    if silent_unit:
+        depths[-1] = np.nan  # phylib's alf.py: clusters_depths[nan_idx] = np.nan
+    np.save(folder / "clusters.depths.npy", depths)
     if region_ids is None:
         region_ids = rng.choice(REGION_IDS, n_clusters)
     if cluster_regions:
@@ -63,7 +67,7 @@ def write_probe(
     uuids = [str(uuid.UUID(bytes=rng.bytes(16))) for _ in range(n_clusters)]
     pd.DataFrame({"uuids": uuids}).to_csv(folder / "clusters.uuids.csv", index=False)
     if metrics:
-        pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "cluster_id": np.arange(n_clusters),
                 "label": rng.choice([0.0, 1 / 3, 2 / 3, 1.0], n_clusters),
@@ -73,7 +77,10 @@ def write_probe(
                 "slidingRP_viol": rng.integers(0, 2, n_clusters).astype(float),
                 "amp_median": np.full(n_clusters, 80e-6),
             }
-        ).to_parquet(folder / "clusters.metrics.pqt")
+        )
+        if silent_unit:  # brainbox's quick_unit_metrics leaves these NaN for a cluster without spikes
+            table.loc[n_clusters - 1, ["contamination", "slidingRP_viol", "amp_median"]] = np.nan
+        table.to_parquet(folder / "clusters.metrics.pqt")
     return folder
 
 

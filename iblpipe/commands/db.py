@@ -165,11 +165,14 @@ def _migrate(args: argparse.Namespace) -> int:
         for db, table, order in rebuilds:
             dropped = ", ".join(f"{d}.{t}" for d, t in order)
             print(f"would drop {dropped} ({db}.{table} is keyed by an earlier layout; populate imports it again)")
-        if not todo and not rebuilds:
+        columns = migrate.pending_columns(names, conn)
+        for db, table, column, _, _ in columns:
+            print(f"would alter {db}.{table}.{column} to allow NULL")
+        if not todo and not rebuilds and not columns:
             print("nothing to migrate")
         else:
-            print(f"{len(todo)} table(s) to rename, {len(rebuilds)} to rebuild")
-        if not todo and not rebuilds:
+            print(f"{len(todo)} table(s) to rename, {len(rebuilds)} to rebuild, {len(columns)} column(s) to alter")
+        if not todo and not rebuilds and not columns:
             stale = migrate.refit_pending(getattr(args, "prefix", None), conn)
             print(
                 f"would delete the psychometric fits of {stale} session(s) with near-empty blocks (refit by populate)"
@@ -181,7 +184,10 @@ def _migrate(args: argparse.Namespace) -> int:
     rebuilt = migrate.rebuild(names, conn)
     for line in rebuilt:
         print(f"rebuilt {line}")
-    if not renamed and not rebuilt:
+    altered = migrate.relax(names, conn)
+    for line in altered:
+        print(f"altered {line}")
+    if not renamed and not rebuilt and not altered:
         print("nothing to migrate: the layout is current")
     elif renamed:
         print(f"migrated {len(renamed)} table(s)")

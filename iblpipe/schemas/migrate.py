@@ -19,6 +19,11 @@ rows are kept.
 ``schemas.activate`` refuses a database that still has tables of an earlier layout (it would
 declare the new ones beside them, or fail on them), naming this command.
 
+Issue 14 also made ``ephys.Clusters.Cluster.depth`` nullable: phylib writes NaN to
+``clusters.depths`` for a unit without spikes. :func:`relax` ALTERs such a column of an
+existing database to NULL in place (type and comment kept, rows kept); run again, it finds
+nothing to do.
+
 Issue 20: after the renames, :func:`refresh` re-hashes parameter rows with the one
 ``compute.params.content_hash`` and deletes the psychometric fits of sessions holding a
 block the block rule now skips (``behavior.fits``); ``iblpipe populate`` refits them.
@@ -43,6 +48,8 @@ RENAMES = (
 # (schema module, table, key attribute of the current layout): a table without it is of an earlier layout
 # and is dropped with everything below it (populate imports its rows again).
 REKEYED = (("ephys", "_clusters", "sorting_params"),)
+# (schema module, table, column): columns an earlier layout declared NOT NULL that may now hold NULL.
+NULLABLE = (("ephys", "_clusters__cluster", "depth"),)
 
 
 def _tables(conn, database: str) -> set[str]:
@@ -106,15 +113,48 @@ def pending_rebuilds(names: dict[str, str], conn) -> list[tuple[str, str, list[t
     return todo
 
 
+def pending_columns(names: dict[str, str], conn) -> list[tuple[str, str, str, str, str]]:
+    """``NULLABLE`` columns still NOT NULL: ``(database, table, column, column type, comment)``.
+
+    A table or column that does not exist (a fresh database, or a table ``rebuild`` drops) is skipped.
+    """
+    todo = []
+    for module, table, column in NULLABLE:
+        database = names[module]
+        rows = conn.query(
+            "SELECT column_type, column_comment FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s AND column_name = %s AND is_nullable = 'NO'",
+            args=(database, table, column),
+        ).fetchall()
+        todo += [(database, table, column, row[0], row[1]) for row in rows]
+    return todo
+
+
+def relax(names: dict[str, str], conn) -> list[str]:
+    """ALTER the ``pending_columns`` to NULL (type and comment kept); returns what was done."""
+    q = conn.adapter.quote_identifier
+    done = []
+    for database, table, column, column_type, comment in pending_columns(names, conn):
+        conn.query(
+            f"ALTER TABLE {q(database)}.{q(table)} MODIFY {q(column)} {column_type} NULL DEFAULT NULL COMMENT %s",
+            args=(comment,),
+        )
+        done.append(f"{database}.{table}.{column} -> NULL allowed")
+        logger.info("migrated %s", done[-1])
+    return done
+
+
 def require_current(names: dict[str, str], conn) -> None:
     """Raise ConfigError naming ``iblpipe db migrate`` when the database still has tables of an older layout."""
     tables = [f"{db}.{old}" for db, old, _ in pending(names, conn)]
     tables += [f"{db}.{table}" for db, table, _ in pending_rebuilds(names, conn)]
+    tables += [f"{db}.{table}.{column} (NOT NULL)" for db, table, column, _, _ in pending_columns(names, conn)]
     if tables:
         raise ConfigError(
             f"the database has tables of an earlier iblpipe ({', '.join(tables)}): an administrator runs "
             "`iblpipe db migrate` once (renames tables in place keeping their rows; ephys units keyed by "
-            "insertion only are dropped, and the next `iblpipe populate` imports them again)"
+            "insertion only are dropped, and the next `iblpipe populate` imports them again; columns that may "
+            "now be NULL are altered in place)"
         )
 
 
@@ -140,8 +180,8 @@ def rebuild(names: dict[str, str], conn) -> list[str]:
 
 
 def migrate(names: dict[str, str], conn) -> list[str]:
-    """Do the pending renames, then the rebuilds (``rebuild``); returns what was done, one line per change."""
-    return rename(names, conn) + rebuild(names, conn)
+    """Do the pending renames, the rebuilds (``rebuild``), then the NULL columns (``relax``); one line per change."""
+    return rename(names, conn) + rebuild(names, conn) + relax(names, conn)
 
 
 def rename(names: dict[str, str], conn) -> list[str]:

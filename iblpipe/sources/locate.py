@@ -39,6 +39,9 @@ SORTING_OBJECTS = ("spikes", "clusters", "channels")  # ALF objects of a spike s
 EXPERIMENT_DESCRIPTION = "_ibl_experiment.description.yaml"  # at the session folder's top level
 _REVISION = re.compile(r"^#([^#]+)#$")  # a revision folder name: #2024-05-06#
 _RAW_TASK = re.compile(r"^raw_task_data_\d\d$")  # iblrig v8 raw collection of the task with that number
+# (session, probe, collections, chosen) whose unruled choice this process has logged at INFO: the check for
+# new revisions (schemas.files.follow_new_sortings) locates every insertion on every populate pass.
+_TOLD_CHOICES: set[tuple[str, str, tuple[str, ...], str]] = set()
 PASSIVE_RAW = "raw_passive_data"  # raw collection of passive protocols on iblrig 6/7 ephys sessions
 
 
@@ -217,7 +220,9 @@ def spike_sorting(session: str | os.PathLike, probe: str, sorter: str | None = N
         raise DataError(f"{session / 'alf' / probe}: no spikes.* files in alf/{probe} or a sorter folder below it")
     if len(collections) > 1:
         ruled = {f"alf/{probe}/{name}" for name in (*DEFAULT_SORTERS, *([sorter] if sorter else []))}
-        if chosen not in ruled:
+        told = (str(session), probe, tuple(collections), chosen)
+        if chosen not in ruled and told not in _TOLD_CHOICES:
+            _TOLD_CHOICES.add(told)  # once per process; again only when the collections or the choice change
             logger.info("%s: sortings %s, none preferred; reading the shortest, %s", session, collections, chosen)
         else:
             logger.debug("%s: sortings %s; reading %s", session, collections, chosen)

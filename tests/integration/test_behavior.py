@@ -375,3 +375,22 @@ def test_new_or_replaced_session_recomputes_only_what_it_affects(prefix, lab, tm
     _populate_subject_tables()
     slw = (behavior.DailySummary & {"subject_uuid": ids.subject_uuid(LAB, "SLW002")}).to_pandas()
     assert len(slw) == len(SLOW_MOUSE) + 1
+
+
+def test_trials_revision_is_read_at_import_and_not_followed(prefix, lab):
+    """A later trials revision leaves TrialSet as imported; deleting its rows (README) re-imports the revision."""
+    nick, day, number, _, n, obs = SLOW_MOUSE[0]
+    key = {"session_uuid": _uuid(nick, day, number)}
+    assert (behavior.TrialSet & key).fetch1("n_trials") == n
+    revised = make_trials(4343, n + 33, **obs)
+    revision = _folder(lab["root"], nick, day, number) / "alf" / "#2024-06-01#"  # a re-extraction
+    revision.mkdir()
+    for name, values in revised.items():
+        np.save(revision / f"_ibl_trials.{name}.npy", values)
+    behavior.TrialSet.populate(key)
+    assert (behavior.TrialSet & key).fetch1("n_trials") == n  # not followed
+    (behavior.TrialSet & [key]).delete(prompt=False, part_integrity="cascade")  # as the README says
+    behavior.TrialSet.populate(key)
+    rows = (behavior.Trials & key).to_pandas(order_by="trial_id")
+    assert (behavior.TrialSet & key).fetch1("n_trials") == n + 33 == len(rows)
+    assert np.array_equal(rows["trial_start_time"], revised["intervals"][:, 0])

@@ -14,12 +14,10 @@ from iblatlas.regions import BrainRegions
 
 from iblpipe.schemas import acquisition, ephys, files, reference
 
-MAX_INSERTIONS = 12  # (count) insertions of the demo lab this test populates, to stay fast
-
 
 @pytest.fixture(scope="module")
 def demo(prefix, request, set_data_root):
-    """The demo dump mirrored, the first insertions' ephys populated from the demo's ALF files."""
+    """The demo dump mirrored, every insertion's ephys populated from the demo's ALF files."""
     try:
         root = request.getfixturevalue("demo_lab")
     except pytest.FixtureLookupError:
@@ -33,12 +31,10 @@ def demo(prefix, request, set_data_root):
     reference.BrainRegion.load()
     assert not mirror.mirror(read_dump(root / "alyx_dump.json")).bad
     keys = (ephys.ProbeInsertion * acquisition.Session).to_dicts(order_by="probe_insertion_uuid")
-    keys = keys[:MAX_INSERTIONS]
     rows = [
         {"pid": k["probe_insertion_uuid"], "session": files.session_folder(k), "probe": k["probe_name"]} for k in keys
     ]
-    restriction = [{"probe_insertion_uuid": k["probe_insertion_uuid"]} for k in keys]
-    result = ephys.Clusters.populate(restriction, suppress_errors=True)
+    result = ephys.Clusters.populate(suppress_errors=True)
     ephys.UnitQuality.populate()
     ephys.RegionRollup.populate()
     yield {"insertions": pd.DataFrame(rows), "errors": result["error_list"]}
@@ -62,7 +58,7 @@ def test_demo_units_equal_spike_sorting_loader(demo, demo_lab):
     assert demo["errors"] == []
     one = One(cache_dir=demo_lab, mode="local")
     atlas = types.SimpleNamespace(regions=BrainRegions())  # acronyms without building (downloading) a volume
-    layouts = set()
+    layouts, checked = set(), 0
     for r in demo["insertions"].itertuples():
         merged, collection, revisions = _ibl_units(one, atlas, r)
         key = {"probe_insertion_uuid": r.pid, "sorting_params": ephys.DEFAULT_SORTING}
@@ -74,6 +70,9 @@ def test_demo_units_equal_spike_sorting_loader(demo, demo_lab):
         assert (units["acronym"].to_numpy() == merged["acronym"]).all()
         assert np.allclose(units["label"].astype(float), merged["label"], rtol=1e-5)
         layouts.add((row["spike_sorter"], bool(row["revision"])))
+        checked += 1
+    # every insertion of the demo lab was imported and compared: nothing silently left out
+    assert checked == len(ephys.ProbeInsertion()) == len(ephys.Clusters & {"sorting_params": ephys.DEFAULT_SORTING})
     assert {("", False), ("pykilosort", False), ("iblsorter", True)} <= layouts  # the demo mixes the layouts
 
 

@@ -30,7 +30,8 @@ NO_CLUSTER_CHANNELS = ("2024-02-02", 1, "probe01")  # clusters.channels missing
 BAD_CHANNEL = ("2024-02-03", 1, "probe00")  # clusters.channels beyond the channels arrays
 UNALIGNED = ("2024-02-03", 1, "probe01")  # channels.* without regions (before alignment)
 REVISED = ("2024-02-04", 1, "probe00")  # gets a new revision during the tests
-INSERTIONS = (SORTERS, FLAT, NO_CHANNELS, NO_CLUSTER_CHANNELS, BAD_CHANNEL, UNALIGNED, REVISED)
+BAD_UUID = ("2024-02-04", 1, "probe01")  # clusters.uuids with a value that is no uuid (refused by the insert)
+INSERTIONS = (SORTERS, FLAT, NO_CHANNELS, NO_CLUSTER_CHANNELS, BAD_CHANNEL, UNALIGNED, REVISED, BAD_UUID)
 LATEST = "2024-05-06"  # revision folder of SORTERS' iblsorter
 DEFAULT = {"sorting_params": ephys.DEFAULT_SORTING}  # (test_another_sorting adds pykilosort rows)
 
@@ -85,6 +86,8 @@ def lab(prefix, tmp_path_factory, set_data_root):
     np.save(bad / "clusters.channels.npy", np.r_[400, np.load(bad / "clusters.channels.npy")[1:]])
     write_probe(_folder(root, UNALIGNED), seed=17, channels="unaligned", cluster_regions=False)
     write_probe(_folder(root, REVISED) / "pykilosort", seed=18, **real)
+    bad_uuids = write_probe(_folder(root, BAD_UUID), seed=20, **real) / "clusters.uuids.csv"
+    bad_uuids.write_text(bad_uuids.read_text().replace(bad_uuids.read_text().splitlines()[3], "not-a-uuid"))
 
     result = ephys.Clusters.populate(suppress_errors=True)
     ephys.UnitQuality.populate()
@@ -124,6 +127,7 @@ def test_units_equal_spike_sorting_loader(prefix, lab, insertion):
     for ours, theirs in (("ml", "x"), ("ap", "y"), ("dv", "z")):
         assert np.allclose(units[ours].astype(float), merged[theirs] * 1e6, rtol=1e-5)
     assert (units["channel"].to_numpy() == merged["channels"]).all()
+    assert np.allclose(units["depth"].astype(float), merged["depths"], rtol=1e-5, equal_nan=True)
     assert (units["n_spikes"].to_numpy() == merged["n_spikes"]).all()
     assert np.allclose(units["label"].astype(float), merged["label"], rtol=1e-5)
     acronyms = (ephys.Clusters.Cluster * reference.BrainRegion & _key(insertion)).to_pandas(order_by="cluster_id")
@@ -141,6 +145,11 @@ def test_unit_without_spikes_has_null_metrics(prefix, lab):
         silent = (ephys.Clusters.Cluster & _key(insertion) & {"n_spikes": 0}).to_pandas()
         assert len(silent) == 1
         assert silent["amp_median"].isna().all() and (silent["firing_rate"] == 0).all()
+        # phylib writes NaN to clusters.depths, brainbox to the spike-based metrics: all NULL here
+        for column in ("depth", "contamination", "sliding_rp_viol"):
+            assert silent[column].isna().all(), column
+        others = (ephys.Clusters.Cluster & _key(insertion) & "n_spikes > 0").to_pandas()
+        assert others["depth"].notna().all() and others["contamination"].notna().all()
         assert (
             silent.index.get_level_values("cluster_id")[0]
             == (ephys.Clusters & _key(insertion)).fetch1("n_clusters") - 1
@@ -149,12 +158,15 @@ def test_unit_without_spikes_has_null_metrics(prefix, lab):
 
 def test_bad_probes_fail_alone_naming_file_and_field(prefix, lab):
     errors = lab["errors"]
-    assert set(errors) == {str(_pid(i)) for i in (NO_CHANNELS, NO_CLUSTER_CHANNELS, BAD_CHANNEL)}
+    assert set(errors) == {str(_pid(i)) for i in (NO_CHANNELS, NO_CLUSTER_CHANNELS, BAD_CHANNEL, BAD_UUID)}
     missing = errors[str(_pid(NO_CHANNELS))]
     assert "pykilosort: no channels.* files" in missing and "channels.brainLocationIds_ccf_2017" in missing
     assert "clusters.channels" in errors[str(_pid(NO_CLUSTER_CHANNELS))]
     bad = errors[str(_pid(BAD_CHANNEL))]
     assert "clusters.channels.npy" in bad and "field clusters.channels" in bad and "384 channels" in bad
+    refused = errors[str(_pid(BAD_UUID))]  # the insert refused it: a DataError naming the folder, not DataJoint's
+    assert refused.startswith("DataError") and str(_folder(lab["root"], BAD_UUID)) in refused
+    assert "not-a-uuid" in refused and "cluster_uuid" in refused
     ok = {SORTERS, FLAT, UNALIGNED, REVISED}
     assert {r["probe_insertion_uuid"] for r in ephys.Clusters.proj().to_dicts()} == {_pid(i) for i in ok}
 

@@ -107,6 +107,26 @@ def test_custom_sorters_without_rule_log_the_choice(tmp_path, caplog):
     ]
 
 
+def test_custom_sorter_choice_is_logged_once_per_process_until_it_changes(tmp_path, caplog):
+    """The check for new revisions locates every insertion on every populate pass: one INFO line, not one a pass."""
+    session = _session(tmp_path)
+    _write(session / "alf/probe00/mysorter_v2")
+    _write(session / "alf/probe00/ks")
+    with caplog.at_level(logging.DEBUG, logger="iblpipe.sources.locate"):
+        for _ in range(3):  # the import, then two passes of follow_new_sortings
+            assert locate.spike_sorting(session, "probe00").collection == "alf/probe00/ks"
+        _write(session / "alf/probe00/k")  # a new sorting: the choice changes, and is told
+        assert locate.spike_sorting(session, "probe00").collection == "alf/probe00/k"
+        locate.spike_sorting(session, "probe00")
+    told = [r for r in caplog.records if "none preferred" in r.getMessage()]
+    assert [(r.levelno, r.getMessage().rsplit(", ", 1)[1]) for r in told] == [
+        (logging.INFO, "alf/probe00/ks"),
+        (logging.INFO, "alf/probe00/k"),
+    ]
+    quiet = [r for r in caplog.records if r.levelno == logging.DEBUG and "reading alf/probe00/" in r.getMessage()]
+    assert len(quiet) == 3  # the repeats stay at DEBUG
+
+
 def test_tasks_from_ibllib_description_fixture(tmp_path):
     import shutil
 

@@ -17,6 +17,8 @@ from iblpipe.schemas.units_query import DEFAULT_SORTING
 
 logger = logging.getLogger(__name__)
 
+MAX_UNITS_NAMED = 5  # (count) unit ids an error message lists before saying how many in all
+
 
 @schema
 class SortingParams(columnar.Lookup):
@@ -70,7 +72,7 @@ class Clusters(columnar.Imported):
         cluster_id : int32                  # (index) row of the clusters.* arrays
         ---
         cluster_uuid = null : uuid          # clusters.uuids
-        depth : float32                     # (um) along the probe, from the tip
+        depth = null : float32              # (um) along the probe, from the tip; null for a unit without spikes (phylib)
         channel : int16                     # (index) peak channel
         amp_median = null : float32         # (V) geometric median of spikes.amps, as IBL; null for a unit without spikes
         firing_rate : float32               # (Hz) n_spikes / recording_duration of the probe
@@ -121,7 +123,33 @@ class Clusters(columnar.Imported):
                 region_source=region_source,
             )
         )
-        self.Cluster.insert(null_records(unit_rows.assign(**key)))
+        insert_units(self.Cluster, null_records(unit_rows.assign(**key)), sorting.folder)
+
+
+def insert_units(part, rows: list[dict], folder: Path) -> None:
+    """Insert one probe's unit rows; a unit the table cannot hold raises DataError naming the folder and unit.
+
+    A NULL (NaN in the ALF files) in a column that must have a value names the units and the column;
+    any other refusal of the insert names the folder and the database's reason. A transient failure
+    (lost connection, deadlock) propagates as it is, for the worker to retry.
+    """
+    from iblpipe.errors import DataError
+    from iblpipe.populate.transient import is_transient
+
+    required = [a.name for a in part.heading.attributes.values() if not a.in_key and not a.nullable]
+    for name in required:
+        units = [row["cluster_id"] for row in rows if row.get(name) is None]
+        if units:
+            raise DataError(
+                f"{folder}: units {units[:MAX_UNITS_NAMED]} ({len(units)} in all) have no {name} "
+                "(NaN or missing in the clusters.* files); fix the sorting's files or re-export them"
+            )
+    try:
+        part.insert(rows)
+    except Exception as err:
+        if is_transient(err):
+            raise
+        raise DataError(f"{folder}: its {len(rows)} units could not be inserted ({type(err).__name__}: {err})") from err
 
 
 @schema
