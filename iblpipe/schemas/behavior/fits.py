@@ -103,9 +103,10 @@ class ConvergedFit(columnar.Computed):
         for block, (psychofit_pars, contrasts, n_trials, p_right) in blocks.items():
             lower = np.array([contrasts.min(), 0.0, 0.0, 0.0])  # psychofit's bounds, as brainbox sets them
             upper = np.array([contrasts.max(), THRESHOLD_MAX, LAPSE_MAX, LAPSE_MAX])
+            # psychofit's fit is a start too: the converged log-likelihood is never below psychofit's
             fit = mle.fit_converged(
                 contrasts, n_trials, p_right, lower=lower, upper=upper,
-                grid_points=grid_points, restarts=restarts, tolerance=tolerance,
+                grid_points=grid_points, restarts=restarts, tolerance=tolerance, starts=psychofit_pars,
             )  # fmt: skip
             out[block] = (fit, mle.log_likelihood(psychofit_pars, contrasts, n_trials, p_right))
         summary = (has_blocks(task_protocol), len(blocks), len(selection.skipped), selection.n_trials_skipped)
