@@ -72,7 +72,8 @@ def register(sub) -> None:
             "ephys.Clusters keyed by insertion only (before spike sortings were told apart) is dropped with "
             "every table below it; the next populate imports them again from the ALF files. "
             "Then brings parameter hashes to compute.params.content_hash and deletes psychometric fits of "
-            "near-empty blocks (issue 20), which the next populate refits."
+            "near-empty blocks and converged fits below psychofit's log-likelihood (issue 20), which the next "
+            "populate refits."
         ),
     )
     mig.add_argument("--dry-run", action="store_true", help="list the renames without doing them")
@@ -177,6 +178,10 @@ def _migrate(args: argparse.Namespace) -> int:
             print(
                 f"would delete the psychometric fits of {stale} session(s) with near-empty blocks (refit by populate)"
             )
+            worse = migrate.converged_pending(getattr(args, "prefix", None), conn)
+            for key in worse:
+                print(f"would delete the converged fit {migrate.describe_key(key)}: log-likelihood below psychofit's")
+            print(f"would delete {len(worse)} converged fit(s) below psychofit's log-likelihood (refit by populate)")
         return 0
     renamed = migrate.rename(names, conn)
     for line in renamed:
@@ -191,12 +196,18 @@ def _migrate(args: argparse.Namespace) -> int:
         print("nothing to migrate: the layout is current")
     elif renamed:
         print(f"migrated {len(renamed)} table(s)")
-    refreshed, refit = migrate.refresh(getattr(args, "prefix", None), conn)
+    refreshed, refit, reconverged = migrate.refresh(getattr(args, "prefix", None), conn)
     for line in refreshed:
         print(f"rehashed {line}")
     if refit:
         print(
             f"deleted the psychometric fits of {refit} session(s) with near-empty blocks: `iblpipe populate` refits them"
+        )
+    for key in reconverged:
+        print(f"deleted the converged fit {migrate.describe_key(key)}: log-likelihood below psychofit's")
+    if reconverged:
+        print(
+            f"deleted {len(reconverged)} converged fit(s) below psychofit's log-likelihood: `iblpipe populate` refits them"
         )
     return 0
 

@@ -14,6 +14,11 @@ maximises the same likelihood, under the same bounds, from deterministic starts:
    restart gains less than ``tolerance`` (Nelder-Mead's simplex can collapse early);
 3. the best of those is the fit.
 
+Extra ``starts`` (``ConvergedFit`` passes psychofit's seeded parameters) are refined the same
+way after the grid's, and each is kept as it is if nothing refined beats it: the fit's
+log-likelihood is never below that of any start given, by construction. The grid alone can
+miss an optimum psychofit finds (lapses summing to more than 1: an inverted curve).
+
 The log-likelihood is psychofit's: ``sum n (p log P + (1 - p) log(1 - P))`` over signed
 contrasts (``-psychofit.neg_likelihood``), so the two are comparable number for number.
 """
@@ -117,6 +122,7 @@ def fit_converged(
     grid_points: int = GRID_POINTS,
     restarts: int = RESTARTS,
     tolerance: float = TOLERANCE,
+    starts: np.ndarray | None = None,
 ) -> ConvergedFit:
     """Maximum-likelihood ``erf_psycho_2gammas`` fit from deterministic starts (see the module docstring).
 
@@ -128,15 +134,21 @@ def fit_converged(
         Bounds of ``[bias, threshold, lapse_low, lapse_high]`` (psychofit's ``parmin`` / ``parmax``).
     grid_points, restarts, tolerance
         Starting values per parameter, grid points refined, convergence tolerance.
+    starts
+        Further starting vectors ``[bias, threshold, lapse_low, lapse_high]`` (rows; psychofit's fit),
+        each refined after the grid's; the result's log-likelihood is at least each one's.
 
     Returns
     -------
     ConvergedFit
         A deterministic function of its inputs: the same arrays give the same numbers.
     """
-    lower = np.asarray(lower, float).copy()
-    upper = np.asarray(upper, float)
+    bounds = np.asarray(lower, float), np.asarray(upper, float)
+    lower, upper = bounds[0].copy(), bounds[1]
     _check(contrasts, n_trials, p_right, lower, upper)
+    extra = np.zeros((0, 4)) if starts is None else np.atleast_2d(np.asarray(starts, float))
+    if extra.shape[1:] != (4,) or np.any(~np.isfinite(extra)):
+        raise ValueError("fit_converged: starts must be finite rows of 4 parameters")
     if grid_points < 2 or restarts < 1 or not tolerance > 0:
         raise ValueError("fit_converged: grid_points >= 2, restarts >= 1 and tolerance > 0 are required")
     lower[1] = max(lower[1], THRESHOLD_FLOOR)
@@ -158,11 +170,12 @@ def fit_converged(
     values = -log_likelihood(grid, contrasts, n_trials, p_right)
     order = np.lexsort((np.arange(len(grid)), values))  # ties broken by grid position: deterministic
     width = np.where(upper > lower, upper - lower, 1.0)  # a fixed parameter (one contrast: bias) stays at its bound
-    starts = (grid[order[:restarts]] - lower) / width
+    units = np.vstack([grid[order[:restarts]], extra]) - lower
+    units = np.clip(units / width, 0.0, 1.0)  # extra starts outside the bounds are moved onto them
     # 2. refine each start until a restart of the simplex gains less than the tolerance
     best_u, best_cost, evaluations = None, np.inf, 0
     options = {"xatol": tolerance, "fatol": tolerance, "maxfev": MAX_EVALUATIONS, "adaptive": True}
-    for start in starts:
+    for start in units:
         u, value = start, cost(start)
         for _ in range(MAX_POLISH):
             result = minimize(cost, u, method="Nelder-Mead", bounds=BOX, options=options)
@@ -175,4 +188,13 @@ def fit_converged(
         if value < best_cost:
             best_u, best_cost = u, value
     pars = to_pars(best_u)
-    return ConvergedFit(*(float(p) for p in pars), -best_cost, evaluations + len(grid))
+    evaluations += len(grid)
+    best = log_likelihood(pars, contrasts, n_trials, p_right)
+    if len(extra):  # 3. a start as given wins if no refinement beats it (the unit box and cost() round differently)
+        given = log_likelihood(extra, contrasts, n_trials, p_right)
+        evaluations += len(extra)
+        inside = np.all((extra >= bounds[0]) & (extra <= bounds[1]), axis=1) & np.isfinite(given)
+        given = np.where(inside, given, -np.inf)
+        if np.max(given) > best:
+            pars, best = extra[int(np.argmax(given))], float(np.max(given))
+    return ConvergedFit(*(float(p) for p in pars), best, evaluations)

@@ -26,7 +26,9 @@ nothing to do.
 
 Issue 20: after the renames, :func:`refresh` re-hashes parameter rows with the one
 ``compute.params.content_hash`` and deletes the psychometric fits of sessions holding a
-block the block rule now skips (``behavior.fits``); ``iblpipe populate`` refits them.
+block the block rule now skips (``behavior.fits``), and the converged fits whose
+log-likelihood is below psychofit's (made before psychofit's fit was one of their starts);
+``iblpipe populate`` refits them.
 """
 
 from __future__ import annotations
@@ -226,10 +228,20 @@ def refit_pending(prefix: str | None, conn) -> int:
     return len(fits.near_empty_block_sessions())
 
 
-def refresh(prefix: str | None, conn) -> tuple[list[str], int]:
-    """Re-hash parameter rows hashed the earlier way, and delete fits of near-empty blocks (the next populate refits).
+def converged_pending(prefix: str | None, conn) -> list[dict]:
+    """Keys of converged fits below psychofit's log-likelihood, which :func:`refresh` deletes (activates the schemas)."""
+    from iblpipe.schemas.behavior import fits
 
-    Returns the rows re-hashed (``schema.Table name``) and the count of sessions whose fits were deleted.
+    _active(prefix, conn)
+    return fits.converged_below_psychofit()
+
+
+def refresh(prefix: str | None, conn) -> tuple[list[str], int, list[dict]]:
+    """Re-hash parameter rows hashed the earlier way, delete fits of near-empty blocks and converged fits below
+    psychofit's (the next populate refits both).
+
+    Returns the rows re-hashed (``schema.Table name``), the count of sessions whose psychometric fits were
+    deleted and the keys of the converged fits deleted.
     """
     import importlib
 
@@ -251,4 +263,12 @@ def refresh(prefix: str | None, conn) -> tuple[list[str], int]:
     refit = fits.drop_near_empty_block_fits()
     if refit:
         logger.info("deleted psychometric fits of %d sessions with near-empty blocks", refit)
-    return rehashed, refit
+    reconverged = fits.drop_converged_below_psychofit()
+    for key in reconverged:
+        logger.info("deleted the converged fit %s: log-likelihood below psychofit's", describe_key(key))
+    return rehashed, refit, reconverged
+
+
+def describe_key(key: dict) -> str:
+    """``name=value`` pairs of a key, in its order (uuids as text)."""
+    return ", ".join(f"{name}={value}" for name, value in key.items())

@@ -105,7 +105,7 @@ def test_biased_sessions_fit_every_block_and_the_converged_fit_is_never_worse(la
     assert sorted(set(fits["probability_left"])) == [0.2, 0.5, 0.8]
     converged = (behavior.ConvergedFit.Block & keys).to_pandas().reset_index()
     assert len(converged) == len(fits) == 9
-    assert np.all(converged["log_likelihood"] >= converged["psychofit_log_likelihood"] - 1e-9)
+    assert np.all(converged["log_likelihood"] >= converged["psychofit_log_likelihood"])  # psychofit's fit is a start
     summary = (behavior.ConvergedFit & keys).to_pandas()
     assert summary["has_blocks"].astype(bool).all() and (summary["n_blocks_skipped"] == 0).all()
     assert blocks.MIN_BLOCK_TRIALS <= fits["n_trials"].min()
@@ -198,15 +198,56 @@ def test_migrate_refits_sessions_with_near_empty_blocks_and_rehashes_parameters(
     behavior.BehaviorParams.update1({"params_name": behavior.DEFAULT_PARAMS_NAME, "params_hash": old_hash})
     conn = behavior.schema.connection
     assert migrate.refit_pending(prefix, conn) == 1
-    rehashed, refit = migrate.refresh(prefix, conn)
-    assert refit == 1 and rehashed == [f"behavior.BehaviorParams {behavior.DEFAULT_PARAMS_NAME}"]
+    rehashed, refit, reconverged = migrate.refresh(prefix, conn)
+    assert refit == 1 and reconverged == [] and rehashed == [f"behavior.BehaviorParams {behavior.DEFAULT_PARAMS_NAME}"]
     assert behavior.BehaviorParams.fetch1("params_hash") == content_hash(behavior.DEFAULT_PARAMS)
     assert not (behavior.PsychometricFit & key) and not (behavior.ConvergedFit & key)
     behavior.PsychometricFit.populate(key)
     behavior.ConvergedFit.populate(key)
     assert (behavior.PsychometricFit & key).to_pandas().reset_index()["probability_left"].tolist() == [0.5]
     assert (behavior.ConvergedFit & key).fetch1("n_blocks_skipped") == 2
-    assert migrate.refresh(prefix, conn) == ([], 0)
+    assert migrate.refresh(prefix, conn) == ([], 0, [])
+
+
+def test_migrate_refits_converged_fits_below_psychofits(prefix, lab, run_cli):
+    """A block stored as the earlier code could leave it (below psychofit's log-likelihood) is refitted."""
+    from iblpipe.compute import mle
+    from iblpipe.compute import psychometrics as psy
+    from iblpipe.schemas import migrate
+
+    uid = lab["FLP001"][1][0]
+    key = {"session_uuid": uid, "params_name": behavior.DEFAULT_PARAMS_NAME, "probability_left": 0.8}
+    (master,) = (behavior.ConvergedFit & key).proj().to_dicts()
+    block = (behavior.ConvergedFit.Block & key).fetch1()
+    behavior.ConvergedFit.Block.update1(
+        dict(master, probability_left=0.8, threshold=1.0, log_likelihood=block["psychofit_log_likelihood"] - 0.07)
+    )
+    dry = run_cli("db", "migrate", "--dry-run", "--prefix", prefix)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would delete the converged fit {migrate.describe_key(master)}: log-likelihood below" in dry.stdout
+    assert "would delete 1 converged fit(s) below psychofit's log-likelihood" in dry.stdout
+    assert (behavior.ConvergedFit.Block & key).fetch1("threshold") == 1.0  # a dry run changes nothing
+    assert migrate.refresh(prefix, behavior.schema.connection) == ([], 0, [master])
+    assert not (behavior.ConvergedFit & master) and not (behavior.ConvergedFit.Block & master)
+    behavior.ConvergedFit.populate(master)
+    refit = (behavior.ConvergedFit.Block & key).fetch1()
+    pars = np.array((behavior.PsychometricFit & key).fetch1("bias", "threshold", "lapse_low", "lapse_high"))
+    points = (behavior.PsychometricFit.Contrast & key).to_pandas().reset_index().sort_values("signed_contrast")
+    c, n, p = (points[col].to_numpy(float) for col in ("signed_contrast", "n_trials", "p_right"))
+    lower = np.array([c.min(), 0.0, 0.0, 0.0])
+    upper = np.array([c.max(), psy.THRESHOLD_MAX, psy.LAPSE_MAX, psy.LAPSE_MAX])
+    settings = (behavior.FitParams & master).fetch1("mle_grid_points", "mle_restarts", "mle_tolerance")
+    expected = mle.fit_converged(
+        c, n, p, lower=lower, upper=upper, grid_points=int(settings[0]), restarts=int(settings[1]),
+        tolerance=float(settings[2]), starts=pars,
+    )  # fmt: skip
+    assert [refit[a] for a in ("bias", "threshold", "lapse_low", "lapse_high", "log_likelihood")] == [
+        *expected.parameters.tolist(),
+        expected.log_likelihood,
+    ]
+    assert refit["psychofit_log_likelihood"] == mle.log_likelihood(pars, c, n, p) <= refit["log_likelihood"]
+    assert refit == block  # the same numbers as before the row was spoilt
+    assert migrate.converged_pending(prefix, behavior.schema.connection) == []
 
 
 def test_workers_reserve_stability_jobs_per_history(lab):

@@ -14,14 +14,45 @@ from iblpipe.compute import training as tr
 from tests.behavior_data import make_trials
 
 CONTRASTS = np.array([-100.0, -25.0, -12.5, -6.25, 0.0, 6.25, 12.5, 25.0, 100.0])
-N_CASES = 6  # small random data sets
+PARTIAL_SETS = (
+    np.array([-100.0, -50.0, 50.0, 100.0]),
+    np.array([-100.0, -50.0, -25.0, -12.5, 12.5, 25.0, 50.0, 100.0]),
+)
+N_CASES = 6  # small random data sets on the full contrast set
+N_HIGH_LAPSE_CASES = 4  # on the partial sets of early training, lapses up to HIGH_LAPSE
+HIGH_LAPSE = 0.5  # (fraction) largest generative lapse of those cases
 N_PSYCHOFIT_SEEDS = 12  # psychofit runs (5 fits each) per data set
+# 43 trials on the full set where psychofit's seeded optimum is an inverted curve (lapses summing to
+# more than 1) that no start of the grid reaches (found by the issue 20 audit)
+INVERTED_N = np.array([7, 3, 2, 7, 10, 4, 7, 2, 1], float)
+INVERTED_P = np.array([4 / 7, 1 / 3, 0.5, 3 / 7, 0.7, 0.75, 4 / 7, 1.0, 0.0])
 
 
 def _bounds(contrasts):
     lower = np.array([contrasts.min(), 0.0, 0.0, 0.0])
     upper = np.array([contrasts.max(), psy.THRESHOLD_MAX, psy.LAPSE_MAX, psy.LAPSE_MAX])
     return lower, upper
+
+
+def _psychofit(contrasts, n, p, seed):
+    """psychofit's fit as brainbox and PsychometricFit make it (seeded): parameters and log-likelihood."""
+    lower, upper = _bounds(contrasts)
+    with psy.seeded_fits(seed):
+        return psychofit.mle_fit_psycho(
+            np.vstack([contrasts, n, p]),
+            P_model=psy.PSYCHOMETRIC_MODEL,
+            parstart=np.array([contrasts.mean(), psy.THRESHOLD_START, psy.LAPSE_START, psy.LAPSE_START]),
+            parmin=lower,
+            parmax=upper,
+            nfits=psy.N_FITS,
+        )
+
+
+def _converged(contrasts, n, p):
+    """The converged fit as ConvergedFit makes it: psychofit's seeded fit is a start."""
+    pars, _ = _psychofit(contrasts, n, p, psy.FIT_SEED)
+    lower, upper = _bounds(contrasts)
+    return mle.fit_converged(contrasts, n, p, lower=lower, upper=upper, starts=pars)
 
 
 def _cases():
@@ -31,45 +62,49 @@ def _cases():
         n = rng.integers(1, 4, CONTRASTS.size) if i % 2 == 0 else rng.integers(5, 40, CONTRASTS.size)
         truth = [rng.uniform(-20, 20), rng.uniform(5, 40), rng.uniform(0, 0.3), rng.uniform(0, 0.3)]
         p = rng.binomial(n, mle.erf_2gammas(truth, CONTRASTS)[0]) / n
-        out.append((n.astype(float), p))
+        out.append((CONTRASTS, n.astype(float), p))
+    for i in range(N_HIGH_LAPSE_CASES):
+        contrasts = PARTIAL_SETS[i % len(PARTIAL_SETS)]
+        n = rng.integers(1, 8, contrasts.size) if i < 2 else rng.integers(5, 40, contrasts.size)
+        truth = [rng.uniform(-30, 30), rng.uniform(5, 60), rng.uniform(0, HIGH_LAPSE), rng.uniform(0, HIGH_LAPSE)]
+        p = rng.binomial(n, mle.erf_2gammas(truth, contrasts)[0]) / n
+        out.append((contrasts, n.astype(float), p))
     return out
 
 
 @pytest.fixture(scope="module")
 def fits():
-    lower, upper = _bounds(CONTRASTS)
-    return [(n, p, mle.fit_converged(CONTRASTS, n, p, lower=lower, upper=upper)) for n, p in _cases()]
+    return [(c, n, p, _converged(c, n, p)) for c, n, p in _cases()]
 
 
 def test_log_likelihood_is_psychofits(fits):
-    for n, p, fit in fits:
-        data = np.vstack([CONTRASTS, n, p])
-        expected = -psychofit.neg_likelihood(fit.parameters, data, "erf_psycho_2gammas", *_bounds(CONTRASTS))
+    for c, n, p, fit in fits:
+        data = np.vstack([c, n, p])
+        expected = -psychofit.neg_likelihood(fit.parameters, data, "erf_psycho_2gammas", *_bounds(c))
         assert fit.log_likelihood == pytest.approx(expected, abs=1e-12)
 
 
 def test_converged_likelihood_at_least_psychofits_best_over_seeds(fits):
-    lower, upper = _bounds(CONTRASTS)
-    for n, p, fit in fits:
-        best = -np.inf
-        for seed in range(N_PSYCHOFIT_SEEDS):
-            with psy.seeded_fits(seed):
-                _, likelihood = psychofit.mle_fit_psycho(
-                    np.vstack([CONTRASTS, n, p]),
-                    P_model=psy.PSYCHOMETRIC_MODEL,
-                    parstart=np.array([CONTRASTS.mean(), psy.THRESHOLD_START, psy.LAPSE_START, psy.LAPSE_START]),
-                    parmin=lower,
-                    parmax=upper,
-                    nfits=psy.N_FITS,
-                )
-            best = max(best, likelihood)
+    """psychofit's own seed is a start (never below it by construction); the other seeds are only tested."""
+    for c, n, p, fit in fits:
+        best = max(_psychofit(c, n, p, seed)[1] for seed in range(N_PSYCHOFIT_SEEDS))
         assert fit.log_likelihood >= best - 1e-9, (fit, best)
 
 
-def test_converged_fit_is_reproducible(fits):
+def test_converged_likelihood_at_least_psychofits_where_the_grid_misses_its_optimum():
+    pars, psychofit_ll = _psychofit(CONTRASTS, INVERTED_N, INVERTED_P, psy.FIT_SEED)
     lower, upper = _bounds(CONTRASTS)
-    for n, p, fit in fits:
-        again = mle.fit_converged(CONTRASTS, n, p, lower=lower, upper=upper)
+    grid_only = mle.fit_converged(CONTRASTS, INVERTED_N, INVERTED_P, lower=lower, upper=upper)
+    assert pars[2] + pars[3] > 1 and grid_only.log_likelihood < psychofit_ll - 0.05  # the data still shows the gap
+    fit = _converged(CONTRASTS, INVERTED_N, INVERTED_P)
+    assert fit.log_likelihood >= mle.log_likelihood(pars, CONTRASTS, INVERTED_N, INVERTED_P)
+    assert fit.log_likelihood == pytest.approx(-28.3456, abs=1e-4)
+    assert fit.lapse_low + fit.lapse_high > 1
+
+
+def test_converged_fit_is_reproducible(fits):
+    for c, n, p, fit in fits:
+        again = _converged(c, n, p)
         assert np.allclose(again.parameters, fit.parameters, rtol=0, atol=1e-6)
         assert again.log_likelihood == fit.log_likelihood
 
@@ -94,6 +129,8 @@ def test_fit_converged_checks_inputs():
         mle.fit_converged(np.zeros(0), np.zeros(0), np.zeros(0), lower=lower, upper=upper)
     with pytest.raises(ValueError, match="restarts"):
         mle.fit_converged(CONTRASTS, np.ones(9), np.full(9, 0.5), lower=lower, upper=upper, restarts=0)
+    with pytest.raises(ValueError, match="starts"):
+        mle.fit_converged(CONTRASTS, np.ones(9), np.full(9, 0.5), lower=lower, upper=upper, starts=np.ones(3))
 
 
 # ---------------------------------------------------------------- the block rule

@@ -12,6 +12,8 @@ seed (our agreement with IBL). Beside them:
 
 Databases computed before issue 20 hold fits of blocks the rule now skips: ``iblpipe db migrate``
 deletes those sessions' fits (:func:`drop_near_empty_block_fits`) and the next populate refits them.
+Converged fits made before psychofit's fit was one of their starts can be below it in log-likelihood:
+``iblpipe db migrate`` deletes those (:func:`drop_converged_below_psychofit`) for populate to refit.
 """
 
 from __future__ import annotations
@@ -103,9 +105,10 @@ class ConvergedFit(columnar.Computed):
         for block, (psychofit_pars, contrasts, n_trials, p_right) in blocks.items():
             lower = np.array([contrasts.min(), 0.0, 0.0, 0.0])  # psychofit's bounds, as brainbox sets them
             upper = np.array([contrasts.max(), THRESHOLD_MAX, LAPSE_MAX, LAPSE_MAX])
+            # psychofit's fit is a start too: the converged log-likelihood is never below psychofit's
             fit = mle.fit_converged(
                 contrasts, n_trials, p_right, lower=lower, upper=upper,
-                grid_points=grid_points, restarts=restarts, tolerance=tolerance,
+                grid_points=grid_points, restarts=restarts, tolerance=tolerance, starts=psychofit_pars,
             )  # fmt: skip
             out[block] = (fit, mle.log_likelihood(psychofit_pars, contrasts, n_trials, p_right))
         summary = (has_blocks(task_protocol), len(blocks), len(selection.skipped), selection.n_trials_skipped)
@@ -213,3 +216,23 @@ def drop_near_empty_block_fits() -> int:
     if keys:
         (PsychometricFit & keys).delete(prompt=False, part_integrity="cascade")
     return len(keys)
+
+
+def converged_below_psychofit() -> list[dict]:
+    """Keys of ConvergedFit rows with a block whose log-likelihood is below psychofit's (stored beside it).
+
+    The converged fit starts from psychofit's fit since the issue 20 audit, so it cannot be below it;
+    rows made earlier (from the grid alone) can. Deleting them (:func:`drop_converged_below_psychofit`)
+    lets the next populate refit them.
+    """
+    worse = ConvergedFit.Block & "log_likelihood < psychofit_log_likelihood"
+    rows = to_frame(worse.proj(), index=False)
+    return rows[list(ConvergedFit.primary_key)].drop_duplicates().to_dict("records")
+
+
+def drop_converged_below_psychofit() -> list[dict]:
+    """Delete the converged fits (master rows, their blocks with them) of :func:`converged_below_psychofit`; their keys."""
+    keys = converged_below_psychofit()
+    if keys:
+        (ConvergedFit & keys).delete(prompt=False)
+    return keys
