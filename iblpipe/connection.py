@@ -184,7 +184,9 @@ def revive_embedded() -> bool:
     if info.port != _connected.port:
         import datajoint as dj
 
+        from iblpipe.schemas import djinternals
+
         dj.config["database.port"] = info.port
-        dj.conn().conn_info["port"] = info.port
+        djinternals.set_port(dj.conn(), info.port)
         _connected = ConnectionSpec(info.host, info.port, info.user, info.password, "embedded")
     return True
