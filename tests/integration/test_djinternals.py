@@ -190,3 +190,20 @@ def test_the_error_names_and_messages_matched_are_datajoints():
     assert djinternals.FETCH_CHANGED in inspect.getsource(datajoint.autopopulate)
     assert hasattr(dj, "Not")  # populate's pending-key cleanup uses dj.Not
 
+
+def test_connect_and_activate_leave_the_analysts_warning_filters_alone(prefix):
+    """DataJoint's MariaDB warning is dropped only while iblpipe opens the connection (last here: it reconnects)."""
+    import warnings
+
+    from iblpipe import connection
+
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inside = list(warnings.filters)
+        connection.connect(reset=True)  # a new connection: DataJoint warns about MariaDB here
+        schemas.activate(prefix)
+        assert warnings.filters == inside
+    assert warnings.filters == before
+    assert not [w for w in caught if connection.MARIADB_WARNING in str(w.message)]
+    assert "MariaDB" in dj.conn().query("SELECT @@version").fetchone()[0]  # so DataJoint did warn
