@@ -59,10 +59,9 @@ def test_restriction_parses_and_rejects_bad_input():
 
 
 def test_stale_timeout_from_option_environment_or_default(monkeypatch):
+    from iblpipe import settings
     from iblpipe.operations.populate import stale_timeout
     from iblpipe.populate import DEFAULT_STALE_TIMEOUT_S
-
-    from iblpipe import settings
 
     monkeypatch.delenv("IBLPIPE_STALE_TIMEOUT", raising=False)
     assert stale_timeout(None) == DEFAULT_STALE_TIMEOUT_S
