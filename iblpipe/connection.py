@@ -7,9 +7,11 @@ Resolution order: explicit arguments > ``DJ_*`` environment > ``datajoint.json``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +38,15 @@ class ConnectionSpec:
 _connected: ConnectionSpec | None = None  # the server the last ``connect()`` of this process chose
 
 
-def silence_mariadb_warning() -> None:
-    """Drop DataJoint's 'MariaDB is best-effort' UserWarning (and only that one)."""
-    warnings.filterwarnings("ignore", message=MARIADB_WARNING, category=UserWarning)
+@contextlib.contextmanager
+def mariadb_warning_silenced() -> Iterator[None]:
+    """Drop DataJoint's 'MariaDB is best-effort' UserWarning (and only that one) inside the block.
+
+    The filter is scoped: the caller's ``warnings.filters`` are as they were afterwards.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=MARIADB_WARNING, category=UserWarning)
+        yield
 
 
 def _find_datajoint_json(start: Path | None = None) -> Path | None:
@@ -150,7 +158,6 @@ def connect(
     import datajoint as dj
 
     global _connected
-    silence_mariadb_warning()
     spec = resolve(host, port, user, password)
     check_reachable(spec)
     _connected = spec
@@ -159,7 +166,8 @@ def connect(
     dj.config["database.user"] = spec.user
     dj.config["database.password"] = spec.password
     dj.config["database.use_tls"] = False if spec.origin == "embedded" else dj.config["database.use_tls"]
-    conn = dj.conn(reset=reset)
+    with mariadb_warning_silenced():  # DataJoint warns when it opens a connection to MariaDB
+        conn = dj.conn(reset=reset)
     if spec.origin != "embedded" or reset:
         logger.debug("connected to %s:%d as %s (%s)", spec.host, spec.port, spec.user, spec.origin)
     return conn
@@ -184,7 +192,9 @@ def revive_embedded() -> bool:
     if info.port != _connected.port:
         import datajoint as dj
 
+        from iblpipe.schemas import djinternals
+
         dj.config["database.port"] = info.port
-        dj.conn().conn_info["port"] = info.port
+        djinternals.set_port(dj.conn(), info.port)
         _connected = ConnectionSpec(info.host, info.port, info.user, info.password, "embedded")
     return True

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+from iblpipe.schemas.djinternals import LOST_CONNECTION_ERROR
+
 ACCESS_DENIED_CODES = frozenset({1044, 1045, 1142, 1143, 1227})  # database, login, table, column, privilege
 LOST_SERVER_CODES = frozenset({2003, 2006, 2013, 2055})  # cannot connect, gone away, lost during query, lost
-LOST_NAMES = ("LostConnectionError",)  # DataJoint's class for a connection that dropped
+LOST_NAMES = (LOST_CONNECTION_ERROR,)  # DataJoint's class for a connection that dropped
 
 
 def _code(exc: BaseException) -> int | None:

@@ -23,6 +23,7 @@ import datajoint as dj
 
 from iblpipe.errors import IblpipeError
 from iblpipe.locks import server_lock
+from iblpipe.schemas import djinternals
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,6 @@ def lock_rows(expr) -> int:
     """
     total = 0
     for ft in dj.Diagram.cascade(expr):
-        sql = f"SELECT COUNT(*) FROM {ft.from_clause()}{ft.where_clause()} FOR UPDATE"
+        sql = f"SELECT COUNT(*) FROM {djinternals.from_where_sql(ft)} FOR UPDATE"
         total += ft.connection.query(sql).fetchone()[0]
     return total

@@ -76,3 +76,17 @@ def export_dir(out: str | os.PathLike | None = None) -> Path | None:
     """Where ``export`` writes ``aggregates/``: explicit argument > ``$IBLPIPE_EXPORT_DIR`` > None (no export)."""
     value = out or os.environ.get("IBLPIPE_EXPORT_DIR")
     return Path(value).expanduser().resolve() if value else None
+
+
+def stale_timeout(seconds: float | None = None) -> float | None:
+    """(s) Age of a reservation that belongs to a dead worker: explicit argument > ``$IBLPIPE_STALE_TIMEOUT`` > None
+    (the worker's default)."""
+    if seconds is not None:
+        return seconds
+    text = os.environ.get("IBLPIPE_STALE_TIMEOUT")
+    try:
+        return float(text) if text else None
+    except ValueError:
+        from iblpipe.errors import ConfigError
+
+        raise ConfigError(f"IBLPIPE_STALE_TIMEOUT={text!r}: expected seconds, e.g. 3600") from None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import uuid
 
 from iblpipe.errors import ConfigError
-from iblpipe.operations.options import DEFAULT_SLEEP_S, WorkerOptions
+from iblpipe.operations.options import WorkerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +101,19 @@ def parse_restriction(text: str | None) -> dict[str, str]:
 
 
 def worker_options(args: argparse.Namespace) -> WorkerOptions:
-    """The ``WorkerOptions`` of the parsed worker flags (checked: bad values fail before any work)."""
-    sleep = getattr(args, "sleep", None)
-    return WorkerOptions(
-        tables=parse_tables(args.tables),
-        restrict=parse_restriction(args.restrict),
-        max_calls=args.max_calls,
-        stale_timeout=args.stale_timeout,
-        retry_budget=args.retry_budget,
-        log_keys=args.log_keys,
-        loop=getattr(args, "loop", False),
-        sleep=DEFAULT_SLEEP_S if sleep is None else sleep,
-        duration=getattr(args, "duration", None),
-    )
+    """The ``WorkerOptions`` of the parsed worker flags (checked: bad values fail before any work).
+
+    Built from the dataclass fields: each field is the flag of its name, parsed by ``FLAG_PARSERS`` where
+    the flag is text; a flag the command lacks or left unset (None) keeps the field's default.
+    """
+    values = {}
+    for f in dataclasses.fields(WorkerOptions):
+        value = getattr(args, f.name, None)
+        if f.name in FLAG_PARSERS:
+            values[f.name] = FLAG_PARSERS[f.name](value)
+        elif value is not None:
+            values[f.name] = value
+    return WorkerOptions(**values)
+
+
+FLAG_PARSERS = {"tables": parse_tables, "restrict": parse_restriction}  # WorkerOptions fields given as text

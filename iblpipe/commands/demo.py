@@ -50,25 +50,37 @@ def _integer(option: str, text: str | int | None) -> int | None:
 
 
 def generate_lab(args: argparse.Namespace) -> int:
-    """Write the synthetic lab; a progress bar per mouse on a TTY."""
+    """``demo generate``: write the synthetic lab."""
+    _write_lab(
+        args.out,
+        labs=_integer("--labs", args.labs),
+        mice=_integer("--mice", args.mice),
+        seed=_integer("--seed", args.seed),
+        max_sessions=_integer("--max-sessions", args.max_sessions),
+        force=args.force,
+        workers=_integer("--workers", args.workers),
+    )
+    return 0
+
+
+def _write_lab(out, *, labs: int, mice: int, seed: int, max_sessions: int | None, force: bool, workers: int) -> None:
+    """Write the synthetic lab through the operation, a progress bar per mouse on a TTY, and say what was written."""
     import sys
 
     from tqdm import tqdm
 
-    from iblpipe.demo.build import check_args, generate
+    from iblpipe.demo.build import check_args
+    from iblpipe.operations import generate_lab as generate
 
-    labs, mice = _integer("--labs", args.labs), _integer("--mice", args.mice)
-    seed, max_sessions = _integer("--seed", args.seed), _integer("--max-sessions", args.max_sessions)
-    workers = _integer("--workers", args.workers)
-    check_args(labs, mice, seed, max_sessions, workers)
+    check_args(labs, mice, seed, max_sessions, workers)  # before the bar: it counts mice
     with tqdm(total=mice, unit="mouse", disable=not sys.stderr.isatty(), desc="demo lab") as bar:
         summary = generate(
-            args.out,
+            out,
             labs=labs,
             mice=mice,
             seed=seed,
             max_sessions=max_sessions,
-            force=args.force,
+            force=force,
             workers=workers,
             progress=bar.update,
         )
@@ -76,7 +88,6 @@ def generate_lab(args: argparse.Namespace) -> int:
         f"wrote {summary.out}: {summary.labs} labs, {summary.mice} mice, {summary.sessions} sessions, "
         f"{summary.trials} trials, {summary.probes} probe insertions"
     )
-    return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -96,16 +107,14 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     out = Path(args.out).resolve()
     processes = _integer("--processes", args.processes)
-    gen = argparse.Namespace(
-        out=out, labs=args.labs, mice=args.mice, seed=0, max_sessions=args.max_sessions or None, force=True
-    )
-    gen.workers = processes
+    labs, mice = _integer("--labs", args.labs), _integer("--mice", args.mice)
+    max_sessions = _integer("--max-sessions", args.max_sessions) or None  # 0: whole lives
 
     def stage(title: str) -> None:
         logger.info("demo stage: %s", title)
 
     stage("generate the synthetic lab")
-    generate_lab(gen)
+    _write_lab(out, labs=labs, mice=mice, seed=0, max_sessions=max_sessions, force=True, workers=processes)
     stage("mirror the Alyx dump")
     # the lab was just regenerated: an earlier demo's records are meant to go
     report = operations.ingest(f"dump:{out / 'alyx_dump.json'}", prefix=prefix, allow_mass_delete=True)

@@ -6,6 +6,7 @@ operations never read ``argparse`` namespaces and never print. A worker in anoth
 """
 
 from iblpipe.operations.database import activate, activate_worker
+from iblpipe.operations.demo import generate_lab
 from iblpipe.operations.ingest import exit_code as ingest_exit_code
 from iblpipe.operations.ingest import ingest, read_source
 from iblpipe.operations.nightly import NightlyOptions, NightlyResult, nightly
@@ -16,6 +17,7 @@ from iblpipe.operations.populate import PopulateResult, populate, spawn_workers,
 __all__ = [
     "activate",
     "activate_worker",
+    "generate_lab",
     "ingest",
     "ingest_exit_code",
     "read_source",

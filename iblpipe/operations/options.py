@@ -1,8 +1,10 @@
 """``WorkerOptions``: what a populate worker runs, defined once for populate, nightly, Slurm and the demo.
 
 A worker in another process (``populate --processes``, a Slurm task) gets the same options through
-:meth:`WorkerOptions.argv`, which is derived from the fields: a new option is a new field here and its
-flag in ``commands/populate.add_worker_options`` (``tests/unit/test_operations.py`` checks the two agree).
+:meth:`WorkerOptions.argv`, and a command builds them with ``commands._common.worker_options``; both are
+derived from the fields. A new option is a new field here and its flag of the same name in
+``commands/_common.add_worker_options`` (``--loop``, ``--sleep``, ``--duration``: ``commands/populate.py``);
+``tests/unit/test_operations.py`` checks every field has its flag and survives the round trip.
 """
 
 from __future__ import annotations

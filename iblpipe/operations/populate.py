@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -107,16 +106,12 @@ def check_restriction(restrict) -> None:
 
 
 def stale_timeout(option: float | None) -> float:
-    """``option``, else ``$IBLPIPE_STALE_TIMEOUT``, else the default (s)."""
+    """``option``, else ``$IBLPIPE_STALE_TIMEOUT`` (``settings.stale_timeout``), else the default (s)."""
+    from iblpipe import settings
     from iblpipe.populate import DEFAULT_STALE_TIMEOUT_S
 
-    if option is not None:
-        return option
-    text = os.environ.get("IBLPIPE_STALE_TIMEOUT")
-    try:
-        return float(text) if text else float(DEFAULT_STALE_TIMEOUT_S)
-    except ValueError:
-        raise ConfigError(f"IBLPIPE_STALE_TIMEOUT={text!r}: expected seconds, e.g. 3600") from None
+    seconds = settings.stale_timeout(option)
+    return float(DEFAULT_STALE_TIMEOUT_S) if seconds is None else seconds
 
 
 def require_data_root(tables: list) -> None:

@@ -240,7 +240,7 @@ class Worker:
 
     def _pending_keys(self, table, restrictions: tuple) -> list[dict]:
         """Refresh the table's job queue (new keys, dead workers' reservations) and list pending keys."""
-        from datajoint.condition import Not
+        import datajoint as dj
 
         jobs = table.jobs
         refreshed = jobs.refresh(*restrictions, delay=-1, orphan_timeout=self.stale_timeout)
@@ -253,7 +253,7 @@ class Worker:
             )
         # Pending jobs whose key left the key source (its session was deleted from the mirror) would fail;
         # DataJoint drops them only after its stale timeout. Nobody works on a pending job: drop them now.
-        gone = jobs.pending.restrict(Not(table.key_source.proj()), semantic_check=False).delete_quick(get_count=True)
+        gone = jobs.pending.restrict(dj.Not(table.key_source.proj()), semantic_check=False).delete_quick(get_count=True)
         if gone:
             logger.info(
                 "%s: %d pending jobs dropped, their keys are gone from the key source", table_label(table), gone

@@ -7,6 +7,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from iblpipe.schemas.djinternals import LOST_CONNECTION_ERROR
+
 logger = logging.getLogger("iblpipe.populate")  # the worker's log lines keep their name
 
 TRANSIENT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)  # (s) waits between retries of a transient failure, then 60 s each
@@ -23,8 +25,9 @@ TRANSIENT_CODES = {
     2014: "commands out of sync",
     2055: "lost connection",
 }
-# Exception classes that always mean the link broke (ServerUnreachable: our own "connection refused or timed out").
-TRANSIENT_NAMES = ("LostConnectionError", "InterfaceError", "ServerUnreachable")
+# Exception classes that always mean the link broke (DataJoint's, pymysql's InterfaceError, and ServerUnreachable:
+# our own "connection refused or timed out"); matched by name, as a stored job error keeps only the text.
+TRANSIENT_NAMES = (LOST_CONNECTION_ERROR, "InterfaceError", "ServerUnreachable")
 
 
 def is_transient(error: BaseException | str) -> bool:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 
+from iblpipe.schemas.djinternals import FETCH_CHANGED  # DataJoint's three-part make saw its inputs change
 from iblpipe.schemas.fence import INPUTS_CHANGED
 
 logger = logging.getLogger(__name__)
 
 PARENT_GONE_CODE = 1452  # ER_NO_REFERENCED_ROW_2: a foreign key's parent row does not exist
-FETCH_CHANGED = "The `make_fetch` data has changed"  # DataJoint's three-part make saw its inputs change
 MAX_REQUEUES = 3  # (count) immediate retries of one key whose inputs keep changing; then left pending
 REQUEUED = "requeued"  # _populate_key's outcome: made again right away
 VANISHED_TEXT = ("Cannot add or update a child row", FETCH_CHANGED, INPUTS_CHANGED)  # messages of a vanished input

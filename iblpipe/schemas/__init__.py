@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import logging
 
+from iblpipe.schemas import djinternals
+
 logger = logging.getLogger(__name__)
 
 # Dependency order: each module may reference tables of the modules before it.
@@ -22,9 +24,7 @@ def modules() -> list:
 
 def tables(module) -> list[type]:
     """The master table classes a schema module declares (not those it imports), in dependency order."""
-    from iblpipe.schemas.djinternals import declared_tables
-
-    return declared_tables(module.schema)
+    return djinternals.declared_tables(module.schema)
 
 
 def table_label(table) -> str:
@@ -59,7 +59,7 @@ def activate(prefix: str | None = None, *, connection=None) -> dict[str, str]:
     for mod in modules():
         target = names[mod.__name__.rsplit(".", 1)[1]]
         if mod.schema.database not in (None, target):
-            mod.schema.database = None  # rebind to another prefix (tests, analysts' sandboxes)
+            djinternals.unbind(mod.schema)  # rebind to another prefix (tests, analysts' sandboxes)
         mod.schema.activate(target, connection=conn)
     logger.debug("activated schemas %s", ", ".join(names.values()))
     return names
@@ -81,7 +81,7 @@ def drop(prefix: str, *, connection=None) -> list[str]:
         conn.query(f"DROP DATABASE `{name}`")
     for mod in modules():
         if mod.schema.database in dbs:
-            mod.schema.database = None
+            djinternals.unbind(mod.schema)
     return dbs
 
 

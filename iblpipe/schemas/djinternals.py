@@ -8,7 +8,16 @@ checks :data:`PINNED_VERSION` and exercises every function against a real server
 - :func:`jobs_if_declared`: ``datajoint.jobs.Job``, a table's jobs table without creating it;
 - :func:`is_auto_populated`, :func:`master_of`, :func:`schema_table_label`: DataJoint's table
   naming (``_name`` for Imported/Computed, ``__name`` for Computed and ``master__part`` for parts);
-- :data:`LINEAGE_TABLE`: DataJoint 2's per-schema lineage table;
+- :func:`jobs_table_name`: DataJoint's ``~~name`` jobs table of an auto-populated table;
+- :data:`LINEAGE_TABLE`, :func:`lineage_origin`: DataJoint 2's per-schema lineage table and its
+  ``database.table.attribute`` values;
+- :func:`unbind`: a schema object made activatable again (DataJoint refuses a second ``activate``);
+- :func:`set_port`: the port a connection reconnects to (``Connection.conn_info``);
+- :func:`from_where_sql`: the FROM and WHERE clauses of a query (``from_clause``, ``where_clause``);
+- :data:`LOST_CONNECTION_ERROR`, :data:`FETCH_CHANGED`: the class name of DataJoint's lost-connection
+  error and the message of a three-part make whose inputs changed, matched by the worker's error policy
+  (``populate/transient.py``, ``populate/vanished.py``, ``failures.py``), which also read stored job
+  error messages, where only the text survives;
 - :func:`declared_tables`: ``Schema.declare_list``, the tables of a schema module in declaration order;
 - :func:`select_sql`, :func:`narrow_sql`, :func:`query_cache_on`: the SQL DataJoint runs for a fetch
   (``_apply_top``, ``make_sql``, ``_distinct``) and its query cache, for the columnar path (``schemas/columnar.py``, whose result
@@ -22,6 +31,9 @@ PINNED_VERSION = "2.3.5"  # the DataJoint release these conventions were read fr
 LINEAGE_TABLE = "~lineage"  # DataJoint 2's per-schema lineage table: (table_name, attribute_name, lineage)
 AUTO_PREFIX = "_"  # Imported tables start with one underscore, Computed with two; Parts keep their master's
 PART_SEPARATOR = "__"  # master__part
+JOBS_PREFIX = "~~"  # a jobs table is ~~<table name without its leading underscores>
+LOST_CONNECTION_ERROR = "LostConnectionError"  # datajoint.errors' class of a connection that dropped
+FETCH_CHANGED = "The `make_fetch` data has changed"  # DataJoint's three-part make saw its inputs change
 
 
 def populate_one(table, key: dict):
@@ -39,6 +51,31 @@ def jobs_if_declared(table):
 
     jobs = Job(table)
     return jobs if jobs.is_declared else None
+
+
+def jobs_table_name(table_name: str) -> str:
+    """The name DataJoint gives the jobs table of the auto-populated table ``table_name`` (``_trial_set``)."""
+    return JOBS_PREFIX + table_name.lstrip(AUTO_PREFIX)
+
+
+def lineage_origin(database: str, table_name: str) -> str:
+    """The start of the lineage values of attributes first declared in ``database``.``table_name`` (unquoted)."""
+    return f"{database}.{table_name}."
+
+
+def unbind(schema) -> None:
+    """Forget the database a schema object was activated for, so ``activate`` binds it to another one."""
+    schema.database = None
+
+
+def set_port(conn, port: int) -> None:
+    """Make DataJoint's connection ``conn`` reconnect to ``port`` (a restarted embedded server)."""
+    conn.conn_info["port"] = port
+
+
+def from_where_sql(query) -> str:
+    """The FROM and WHERE clauses DataJoint builds for ``query``: ``SELECT ... FROM <this>``."""
+    return f"{query.from_clause()}{query.where_clause()}"
 
 
 def _split(full_table_name: str) -> tuple[str, str]:

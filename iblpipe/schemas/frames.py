@@ -1,4 +1,5 @@
-"""``to_frame(query, index=...)``: the frame ``to_pandas`` gives, for code that wants its columns even when empty.
+"""``to_frame(query, index=...)``: the frame ``to_pandas`` gives, for code that wants its columns even when empty;
+``null_records`` / ``null_value``: the one NaN-to-NULL conversion of what is inserted.
 
 It takes the columnar path (``columnar.columnar_frame``: ConnectorX over DataJoint's SQL)
 like every ``to_pandas`` of an iblpipe table. Where that path does not serve (inside a
@@ -39,3 +40,8 @@ def to_frame(query, *, index: bool = True) -> pd.DataFrame:
 def null_records(frame: pd.DataFrame) -> list[dict]:
     """Rows of a frame as dicts for ``insert``, NaN/NaT/None as None (SQL NULL): the one NaN-to-NULL conversion."""
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def null_value(value):
+    """One value for ``insert``, NaN/NaT/None as None (SQL NULL): :func:`null_records`' rule for a scalar."""
+    return None if pd.isna(value) else value

@@ -36,16 +36,16 @@ from __future__ import annotations
 import logging
 
 from iblpipe.errors import ConfigError
-from iblpipe.schemas.djinternals import LINEAGE_TABLE
+from iblpipe.schemas.djinternals import LINEAGE_TABLE, jobs_table_name, lineage_origin
 
 logger = logging.getLogger(__name__)
 
-# (schema module, old table name, new table name); jobs tables are named ~~<table without leading _>.
+# (schema module, old table name, new table name); a renamed auto-populated table's jobs table goes with it.
 RENAMES = (
     ("behavior", "_trials", "_trial_set"),
     ("behavior", "_trials__trial", "_trial_set__trial"),
     ("behavior", "_trials__digest", "_trial_set__digest"),
-    ("behavior", "~~trials", "~~trial_set"),
+    ("behavior", jobs_table_name("_trials"), jobs_table_name("_trial_set")),
 )
 # (schema module, table, key attribute of the current layout): a table without it is of an earlier layout
 # and is dropped with everything below it (populate imports its rows again).
@@ -167,7 +167,7 @@ def rebuild(names: dict[str, str], conn) -> list[str]:
     for database, table, order in pending_rebuilds(names, conn):
         n_rows = conn.query(f"SELECT COUNT(*) FROM {q(database)}.{q(table)}").fetchone()[0]
         for db, name in order:
-            jobs = "~~" + name.lstrip("_")  # DataJoint's jobs table of an auto-populated table
+            jobs = jobs_table_name(name)
             conn.query(f"DROP TABLE {q(db)}.{q(name)}")
             conn.query(f"DROP TABLE IF EXISTS {q(db)}.{q(jobs)}")
             if LINEAGE_TABLE in _tables(conn, db):
@@ -202,7 +202,11 @@ def rename(names: dict[str, str], conn) -> list[str]:
             conn.query(f"UPDATE {lineage} SET table_name = %s WHERE table_name = %s", args=(new, old))
             conn.query(
                 f"UPDATE {lineage} SET lineage = CONCAT(%s, SUBSTRING(lineage, %s)) WHERE lineage LIKE %s",
-                args=(f"{db}.{new}.", len(f"{db}.{old}.") + 1, f"{db}.{old}.%".replace("_", r"\_")),
+                args=(
+                    lineage_origin(db, new),
+                    len(lineage_origin(db, old)) + 1,
+                    lineage_origin(db, old).replace("_", r"\_") + "%",
+                ),
             )
     for line in done:
         logger.info("migrated %s", line)

@@ -3,7 +3,10 @@
 When DataJoint is upgraded, this module fails first and names what changed.
 """
 
+import inspect
+
 import datajoint as dj
+import pytest
 
 from iblpipe import schemas
 from iblpipe.populate.selection import auto_tables
@@ -111,3 +114,96 @@ def test_narrow_sql_selects_fewer_columns_of_the_same_rows(prefix):
     assert [row[0] for row in dj.conn().query(sql).fetchall()] == [r["params_name"] for r in query.to_dicts()]
     distinct = dj.U("rt_definition") & behavior.BehaviorParams  # SELECT DISTINCT
     assert djinternals.narrow_sql(distinct, ["rt_definition"]) is None
+
+
+def test_jobs_table_names(prefix):
+    """DataJoint names the jobs table of ``_trial_set`` (Imported) and ``__training_status`` (Computed) as we do."""
+    from datajoint.jobs import Job  # table.jobs would declare the jobs table
+
+    schemas.activate(prefix)
+    for table in (behavior.TrialSet(), behavior.TrainingStatus()):
+        assert Job(table).table_name == djinternals.jobs_table_name(table.table_name)
+    assert djinternals.jobs_table_name("_trial_set") == "~~trial_set"
+    assert djinternals.jobs_table_name("__training_status") == "~~training_status"
+
+
+def test_lineage_values_start_with_the_origin_table(prefix):
+    """A primary-key attribute's lineage is ``database.table.attribute``, unquoted, of the table declaring it."""
+    schemas.activate(prefix)
+    params = behavior.BehaviorParams()
+    rows = (
+        dj.conn()
+        .query(
+            f"SELECT table_name, lineage FROM `{params.database}`.`{djinternals.LINEAGE_TABLE}` "
+            "WHERE attribute_name = 'params_name' AND table_name NOT LIKE %s",
+            args=(djinternals.JOBS_PREFIX + "%",),  # a jobs table's key attributes are its own lineage
+        )
+        .fetchall()
+    )
+    origin = djinternals.lineage_origin(params.database, params.table_name) + "params_name"
+    tables = {table for table, _ in rows}
+    assert {params.table_name, behavior.PsychometricFit().table_name} <= tables  # declared, and inherited
+    assert {lineage for _, lineage in rows} == {origin}
+
+
+def test_unbind_lets_a_schema_activate_for_another_database(prefix):
+    """DataJoint refuses to activate a bound schema for another database; ``unbind`` gets past that."""
+    schema = dj.Schema(f"{prefix}djbind_a", connection=dj.conn())
+    try:
+        with pytest.raises(dj.DataJointError, match="already activated"):
+            schema.activate(f"{prefix}djbind_b", connection=dj.conn())
+        djinternals.unbind(schema)
+        schema.activate(f"{prefix}djbind_b", connection=dj.conn())
+        assert schema.database == f"{prefix}djbind_b" and schema.exists
+    finally:
+        schema.drop(prompt=False)
+        dj.Schema(f"{prefix}djbind_a", connection=dj.conn()).drop(prompt=False)
+
+
+def test_set_port_is_the_port_datajoint_reconnects_to(db_server):
+    """``Connection.connect`` (the reconnect after a lost link) connects with ``conn_info``, which holds the port."""
+    conn = dj.conn()
+    assert conn.conn_info["port"] == int(dj.config["database.port"])
+    assert "self.conn_info" in inspect.getsource(type(conn).connect)
+    port = conn.conn_info["port"]
+    djinternals.set_port(conn, port + 1)
+    try:
+        assert conn.conn_info["port"] == port + 1
+    finally:
+        djinternals.set_port(conn, port)
+
+
+def test_from_where_sql_counts_the_querys_rows(prefix):
+    schemas.activate(prefix)
+    query = behavior.BehaviorParams & {"rt_definition": "none-such"}
+    for q, n in ((behavior.BehaviorParams(), len(behavior.BehaviorParams())), (query, 0)):
+        assert dj.conn().query(f"SELECT COUNT(*) FROM {djinternals.from_where_sql(q)}").fetchone()[0] == n
+    assert len(behavior.BehaviorParams()) >= 1
+
+
+def test_the_error_names_and_messages_matched_are_datajoints():
+    """The worker's error policy matches DataJoint's lost-connection class by name and a changed make by its text."""
+    import datajoint.autopopulate
+
+    assert dj.errors.LostConnectionError.__name__ == djinternals.LOST_CONNECTION_ERROR
+    assert issubclass(dj.errors.LostConnectionError, dj.DataJointError)
+    assert djinternals.FETCH_CHANGED in inspect.getsource(datajoint.autopopulate)
+    assert hasattr(dj, "Not")  # populate's pending-key cleanup uses dj.Not
+
+
+def test_connect_and_activate_leave_the_analysts_warning_filters_alone(prefix):
+    """DataJoint's MariaDB warning is dropped only while iblpipe opens the connection (last here: it reconnects)."""
+    import warnings
+
+    from iblpipe import connection
+
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inside = list(warnings.filters)
+        connection.connect(reset=True)  # a new connection: DataJoint warns about MariaDB here
+        schemas.activate(prefix)
+        assert warnings.filters == inside
+    assert warnings.filters == before
+    assert not [w for w in caught if connection.MARIADB_WARNING in str(w.message)]
+    assert "MariaDB" in dj.conn().query("SELECT @@version").fetchone()[0]  # so DataJoint did warn

@@ -104,3 +104,86 @@ def test_no_print_outside_cli():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offenders == []
+
+
+# (module, function) allowed to change a piece of global state, and why
+GLOBAL_STATE_ALLOWED = {
+    ("iblpipe/connection.py", "connect", "dj.config"): "the connection settings DataJoint connects with",
+    ("iblpipe/connection.py", "revive_embedded", "dj.config"): "the restarted embedded server's port",
+    ("iblpipe/dbserver.py", "serving", "os.environ"): "a test/benchmark server's DJ_* for its block, restored after",
+}
+
+
+def _is_attr(node, owner_names: tuple[str, ...], attr: str) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == attr
+        and isinstance(node.value, ast.Name)
+        and node.value.id in owner_names
+    )
+
+
+def global_state_changes(tree: ast.Module) -> list[tuple[str, int, str]]:
+    """(function, line, what) for each ``matplotlib.use(``, ``logging.basicConfig(``, ``dj.config[...] =`` and
+    ``os.environ`` write (item assignment, ``update``, ``setdefault``, ``pop``) in ``tree``."""
+    found = []
+
+    def visit(node, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
+            if isinstance(child, ast.Call):
+                func = child.func
+                if _is_attr(func, ("matplotlib", "mpl"), "use"):
+                    found.append((function, child.lineno, "matplotlib.use"))
+                elif _is_attr(func, ("logging",), "basicConfig"):
+                    found.append((function, child.lineno, "logging.basicConfig"))
+                elif isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault", "pop", "clear"):
+                    if _is_attr(func.value, ("os",), "environ"):
+                        found.append((function, child.lineno, "os.environ"))
+                    elif _is_attr(func.value, ("dj", "datajoint"), "config"):
+                        found.append((function, child.lineno, "dj.config"))
+            elif isinstance(child, ast.Assign | ast.AugAssign | ast.Delete):
+                targets = child.targets if isinstance(child, ast.Assign | ast.Delete) else [child.target]
+                for target in targets:
+                    if isinstance(target, ast.Subscript):
+                        if _is_attr(target.value, ("os",), "environ"):
+                            found.append((function, child.lineno, "os.environ"))
+                        elif _is_attr(target.value, ("dj", "datajoint"), "config"):
+                            found.append((function, child.lineno, "dj.config"))
+            visit(child, name)
+
+    visit(tree, "<module>")
+    return found
+
+
+def test_no_global_state_changes_outside_the_cli():
+    """Only ``cli.py`` and ``commands/`` (a command's own process) switch backends, configure logging or write
+    DataJoint's config or the environment; library code an analyst imports leaves them alone."""
+    offenders = []
+    for path in sorted((REPO / "iblpipe").rglob("*.py")):
+        rel = str(path.relative_to(REPO))
+        if path.name == "cli.py" or "commands" in path.parts:
+            continue
+        for function, line, what in global_state_changes(ast.parse(path.read_text())):
+            if (rel, function, what) not in GLOBAL_STATE_ALLOWED:
+                offenders.append(f"{rel}:{line} {what} in {function}")
+    assert offenders == []
+
+
+def test_the_global_state_check_finds_each_kind():
+    code = (
+        "import matplotlib, logging, os\nimport datajoint as dj\n"
+        "matplotlib.use('Agg')\n"
+        "def f():\n"
+        "    logging.basicConfig()\n"
+        "    dj.config['safemode'] = False\n"
+        "    os.environ['X'] = '1'\n"
+        "    os.environ.update(Y='2')\n"
+    )
+    assert global_state_changes(ast.parse(code)) == [
+        ("<module>", 3, "matplotlib.use"),
+        ("f", 5, "logging.basicConfig"),
+        ("f", 6, "dj.config"),
+        ("f", 7, "os.environ"),
+        ("f", 8, "os.environ"),
+    ]

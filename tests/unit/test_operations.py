@@ -29,6 +29,15 @@ def test_worker_options_survive_the_command_line_of_a_worker_process(options):
     assert worker_options(args) == options, shlex.join(argv)
 
 
+def test_the_round_trip_examples_set_every_field():
+    """Each WorkerOptions field is set to a non-default value by some example, so the round trip covers it."""
+    import dataclasses
+
+    default = WorkerOptions()
+    for f in dataclasses.fields(WorkerOptions):
+        assert any(getattr(o, f.name) != getattr(default, f.name) for o in EXAMPLES), f.name
+
+
 def test_every_worker_option_has_a_populate_flag():
     """A new WorkerOptions field without its flag in add_worker_options (or populate's) fails here."""
     import dataclasses

@@ -59,13 +59,16 @@ def test_restriction_parses_and_rejects_bad_input():
 
 
 def test_stale_timeout_from_option_environment_or_default(monkeypatch):
+    from iblpipe import settings
     from iblpipe.operations.populate import stale_timeout
     from iblpipe.populate import DEFAULT_STALE_TIMEOUT_S
 
     monkeypatch.delenv("IBLPIPE_STALE_TIMEOUT", raising=False)
     assert stale_timeout(None) == DEFAULT_STALE_TIMEOUT_S
+    assert settings.stale_timeout() is None  # unset: the worker's default
     monkeypatch.setenv("IBLPIPE_STALE_TIMEOUT", "90")
     assert stale_timeout(None) == 90.0 and stale_timeout(5.0) == 5.0
+    assert settings.stale_timeout() == 90.0 and settings.stale_timeout(5.0) == 5.0
     monkeypatch.setenv("IBLPIPE_STALE_TIMEOUT", "an hour")
     with pytest.raises(ConfigError, match="IBLPIPE_STALE_TIMEOUT='an hour'"):
         stale_timeout(None)

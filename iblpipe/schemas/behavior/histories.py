@@ -12,7 +12,7 @@ from iblpipe.schemas import acquisition, columnar, subject  # noqa: F401  (named
 from iblpipe.schemas.behavior._schema import schema
 from iblpipe.schemas.behavior.params import BehaviorParams, criteria_of
 from iblpipe.schemas.behavior.sessions import Trials, TrialSet
-from iblpipe.schemas.frames import null_records, to_frame
+from iblpipe.schemas.frames import null_records, null_value, to_frame
 
 
 @schema
@@ -248,7 +248,7 @@ class TrainingStatus(columnar.Computed):
                     session_date=day.date,
                     criterion=c.name,
                     **_criterion_value(c),
-                    threshold=None if np.isnan(c.threshold) else c.threshold,
+                    threshold=null_value(c.threshold),
                     rule=c.rule,
                     passed=c.passed,
                 )
@@ -268,7 +268,7 @@ def _criterion_value(criterion) -> dict:
             worst = float(finite.max() if "<" in criterion.rule else finite.min())
         return {"value": worst, "session_values": ",".join(f"{v:.6g}" for v in values)}
     value = float(criterion.value)
-    return {"value": None if np.isnan(value) else value, "session_values": None}
+    return {"value": null_value(value), "session_values": None}
 
 
 @schema

@@ -2,7 +2,10 @@
 
 Each make reads its parameters from the row it is keyed by: ``ReactionTime`` the RT definition,
 ``TrainingStatus`` the criteria version, ``ConvergedFit`` the grid, restarts and tolerance,
-``StatusStability`` the number of other seeds. Every row's hash is ``compute.params.content_hash``.
+``StatusStability`` the number of other seeds (and the criteria version). ``PsychometricFit``,
+``ConvergedFit`` and ``BehaviorHistory`` (and the tables under it) read no ``BehaviorParams`` field: they
+are keyed by it so that one parameter set's results form one tree. Every row's hash is
+``compute.params.content_hash``.
 """
 
 from __future__ import annotations
