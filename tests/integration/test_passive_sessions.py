@@ -74,11 +74,15 @@ def test_passive_only_session_is_skipped_not_an_error(prefix, tmp_path, set_data
     set_data_root(tmp_path)
     lab = _lab(tmp_path)
     assert get_data_collection(lab["folders"][PASSIVE[:2]]) == ([], [])  # ibllib: no task for the status
+    # the error row an earlier version left for the passive session (a job row, then marked failed)
+    behavior.TrialSet.jobs.ignore(_key(*PASSIVE[:2]))
+    behavior.TrialSet.jobs.error(_key(*PASSIVE[:2]), "DataError: trials object not found (no active task)")
+    assert len(behavior.TrialSet.jobs.errors) == 1
     with caplog.at_level(logging.INFO, logger="iblpipe.schemas.behavior.sessions"):
         result = behavior.TrialSet.populate(reserve_jobs=True, suppress_errors=True, display_progress=False)
         assert len(behavior.TrialSet.key_source) == 2  # a second look logs nothing new
     assert result["success_count"] == 2 and result["error_list"] == []
-    assert len(behavior.TrialSet.jobs.errors) == 0
+    assert len(behavior.TrialSet.jobs.errors) == 0  # the worker's refresh dropped the key that left key_source
     stored = {str(u) for u in behavior.TrialSet.to_arrays("session_uuid")}
     assert stored == {str(_key(*TRAINING[:2])["session_uuid"]), str(_key(*CHAINED[:2])["session_uuid"])}
     assert len(behavior.TrialSet.key_source & _key(*PASSIVE[:2])) == 0
