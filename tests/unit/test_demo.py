@@ -325,11 +325,15 @@ def test_a_mouse_that_stops_progressing_is_culled(tmp_path):
 
 def test_chained_iblrig8_sessions_read_as_ibllib_reads_them(demo_lab):
     """Passive + ephys chained on iblrig 8: description, v8 settings, trials in alf/task_01 (ibllib's own rules)."""
+    from ibllib.io.extractors.base import get_bpod_extractor_class
     from ibllib.pipes.training_status import compute_session_duration_delay_location, get_data_collection
 
+    from iblpipe.compute.training import is_passive_only, protocol_kind
+    from iblpipe.demo.rig import CHAINED_PROTOCOL
     from iblpipe.sources import locate
     from iblpipe.sources.trials import load_session_trials, task_settings
 
+    sessions = pd.read_parquet(demo_lab / "sessions.pqt")
     chained = sorted(p.parent for p in demo_lab.glob("*/Subjects/*/*/*/_ibl_experiment.description.yaml"))
     assert chained
     for session in chained:
@@ -343,3 +347,10 @@ def test_chained_iblrig8_sessions_read_as_ibllib_reads_them(demo_lab):
         _, their_delay, location = compute_session_duration_delay_location(session, collections=raw)
         assert delay == their_delay and ("ephys" in rig) == (location == "ephys_rig") and location == "ephys_rig"
         assert trials["choice"].size > 0
+        # the protocol kind: ours from Alyx's joined task_protocol, ibllib's from the choice task's settings
+        lab, _, nickname, date, number = session.relative_to(demo_lab).parts
+        row = sessions[(sessions["subject"] == nickname) & (sessions["date"].astype(str) == date)]
+        protocol = row.loc[row["number"].astype(int) == int(number), "task_protocol"].item()
+        assert protocol == CHAINED_PROTOCOL and not is_passive_only(protocol)
+        theirs = [get_bpod_extractor_class(session, task_collection=c)[:-6].lower() for c in raw]
+        assert [protocol_kind(protocol)] == theirs == ["ephys"]

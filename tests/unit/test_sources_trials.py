@@ -168,3 +168,57 @@ def test_legacy_settings_without_description(tmp_path):
     legacy = {"IBLRIG_VERSION": "6.6.2", "PYBPOD_BOARD": "_iblrig_lab_behavior_1", "SESSION_START_DELAY_SEC": 42}
     (raw / "_iblrig_taskSettings.raw.json").write_text(json.dumps(legacy))
     assert task_settings(session) == ("_iblrig_lab_behavior_1", 42.0)
+
+
+# chained iblrig 8 sessions (task names, in order); the last is passive only
+CHAINS = [
+    ("passiveChoiceWorld", "ephysChoiceWorld"),
+    ("passiveChoiceWorld", "trainingChoiceWorld"),
+    ("ephysChoiceWorld", "passiveChoiceWorld"),
+    ("trainingChoiceWorld", "biasedChoiceWorld"),
+    ("habituationChoiceWorld", "trainingChoiceWorld"),
+    ("biasedChoiceWorld", "ephysChoiceWorld"),
+    ("passiveChoiceWorld", "spontaneous"),
+    ("passiveChoiceWorld",),
+]
+
+
+def _ibllib_kind(session: Path) -> str | None:
+    """The protocol kind ``training_status.get_training_information`` keeps for a session; None: it skips it.
+
+    Its own steps: the choice-world raw collections, each task's extractor class from its settings,
+    then a loop over ``np.unique`` of the kinds that keeps the last one's session summary.
+    """
+    from ibllib.io.extractors.base import get_bpod_extractor_class
+    from ibllib.pipes.training_status import get_data_collection
+
+    raw, _ = get_data_collection(session)
+    kinds = np.unique([get_bpod_extractor_class(session, task_collection=c)[:-6].lower() for c in raw])
+    return str(kinds[-1]) if len(kinds) else None
+
+
+@pytest.mark.parametrize("chain", CHAINS, ids="+".join)
+def test_chained_protocol_kind_equals_ibllib(tmp_path, chain):
+    """Our kind from Alyx's joined task_protocol equals ibllib's from the tasks' own settings files."""
+    import json
+
+    from iblpipe.compute import training as tr
+
+    session = locate.session_folder(tmp_path, "lab", "TR001", "2024-03-07", 1)
+    protocols = [f"_iblrig_tasks_{name}8.27.0" for name in chain]
+    _describe(session, [(p, None) for p in protocols])
+    for i, name in enumerate(chain):
+        raw = session / f"raw_task_data_{i:02d}"
+        raw.mkdir(parents=True)
+        settings = dict(_v8_settings("_iblrig_lab_ephys_0", 0.0, 1), PYBPOD_PROTOCOL=f"_iblrig_tasks_{name}")
+        (raw / "_iblrig_taskSettings.raw.json").write_text(json.dumps(settings))
+    alyx = tr.CHAIN_SEPARATOR.join(protocols)  # Alyx's task_protocol of the session
+    theirs = _ibllib_kind(session)
+    if theirs is None:  # no choice-world task: ibllib skips the session, and so does TrialSet when passive only
+        assert tr.choice_protocols(alyx) == ()
+        assert tr.is_passive_only(alyx) == all("passive" in name for name in chain)
+        with pytest.raises(DataError, match="names no choice-world task"):
+            tr.protocol_kind(alyx)
+    else:
+        assert not tr.is_passive_only(alyx)
+        assert tr.protocol_kind(alyx) == theirs

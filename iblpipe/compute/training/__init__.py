@@ -67,6 +67,7 @@ from iblpipe.compute.training.memo import (  # noqa: F401
     window_digest,
 )
 from iblpipe.compute.training.sessions import (  # noqa: F401
+    CHAIN_SEPARATOR,
     EPHYS_PROTOCOL_KIND,
     EPHYS_RIG_FRAGMENT,
     HABITUATION,
@@ -82,7 +83,9 @@ from iblpipe.compute.training.sessions import (  # noqa: F401
     DailyStatus,
     SessionCounts,
     SessionInput,
+    choice_protocols,
     is_ephys_rig,
+    is_passive_only,
     protocol_kind,
 )
 from iblpipe.compute.training.summaries import (  # noqa: F401

@@ -108,18 +108,55 @@ class DailyStatus:
     window: tuple[datetime.date, ...] = field(default=())  # dates whose trials were used
 
 
+CHAIN_SEPARATOR = "/"  # Alyx's task_protocol of a chained session: the tasks' protocols joined by this
+PASSIVE_FRAGMENT = "passive"  # a protocol holding this (any case) is passive: stimuli replayed, no choices
+CHOICE_FRAGMENT = "ChoiceWorld"  # ibllib's get_data_collection keeps only tasks whose protocol holds this
+
+
+def _is_passive(protocol: str) -> bool:
+    return PASSIVE_FRAGMENT in protocol.lower()
+
+
+def choice_protocols(task_protocol: str | None) -> tuple[str, ...]:
+    """The choice-world tasks of a (possibly chained) protocol, in order: passive and other tasks left out.
+
+    The rule of ``ibllib.pipes.training_status.get_data_collection``: a task counts for the
+    training status when its protocol names a ChoiceWorld and is not passive.
+    """
+    parts = (task_protocol or "").split(CHAIN_SEPARATOR)
+    return tuple(p for p in parts if CHOICE_FRAGMENT in p and not _is_passive(p))
+
+
+def is_passive_only(task_protocol: str | None) -> bool:
+    """Whether a protocol names passive tasks only (no trials for the training status); False when unknown."""
+    parts = [p for p in (task_protocol or "").split(CHAIN_SEPARATOR) if p]
+    return bool(parts) and all(_is_passive(p) for p in parts)
+
+
+def _task_kind(protocol: str) -> str:
+    kind = PROTOCOL_MAP.get(protocol) or next((k for frag, k in PROTOCOL_MAP.items() if frag in protocol), None)
+    if kind is None:
+        raise DataError(f"task_protocol {protocol!r} is not a known ChoiceWorld protocol ({', '.join(PROTOCOL_MAP)})")
+    return kind
+
+
 def protocol_kind(task_protocol: str) -> str:
-    """'habituation', 'training', 'biased' or 'ephys' for a protocol name, as ibllib's extractor map does."""
+    """'habituation', 'training', 'biased' or 'ephys' for a protocol name, as ibllib's extractor map does.
+
+    A chained protocol (``passiveChoiceWorld.../ephysChoiceWorld...``) takes the kind of its
+    choice-world tasks (:func:`choice_protocols`), as ``ibllib.pipes.training_status`` does from
+    each task's settings; tasks of different kinds: the last of the sorted kinds, whose session
+    summary ibllib keeps (its loop over ``np.unique(protocols)`` overwrites the earlier ones).
+    """
     if task_protocol in PROTOCOL_KINDS:
         return task_protocol
-    kind = PROTOCOL_MAP.get(task_protocol) or next(
-        (k for frag, k in PROTOCOL_MAP.items() if frag in task_protocol), None
-    )
-    if kind is None:
+    tasks = choice_protocols(task_protocol)
+    if not tasks:
         raise DataError(
-            f"task_protocol {task_protocol!r} is not a known ChoiceWorld protocol ({', '.join(PROTOCOL_MAP)})"
+            f"task_protocol {task_protocol!r} names no choice-world task (passive and other tasks give no trials "
+            f"for the training status; known: {', '.join(PROTOCOL_MAP)})"
         )
-    return kind
+    return sorted({_task_kind(t) for t in tasks})[-1]
 
 
 EPHYS_PROTOCOL_KIND = "ephys"  # without a rig name, an ephysChoiceWorld session counts as run on an ephys rig

@@ -70,6 +70,12 @@ class TrialSet(columnar.Imported):
         n_easy_correct : int32          # (count) easy trials with feedbackType 1
         """
 
+    @property
+    def key_source(self):
+        # Narrowed: a session whose task_protocol names passive tasks only has no trials for the
+        # training status (ibllib's training_status skips it); not a key rather than a DataError job.
+        return acquisition.Session.proj() - passive_only_sessions()
+
     def make_fetch(self, key):
         return (str(session_folder(key)),)
 
@@ -112,6 +118,28 @@ class TrialSet(columnar.Imported):
         if len(stale):
             logger.info("new trials for %s: invalidating behaviour history of subject %s", key, subject_key)
             stale.delete(prompt=False, part_integrity="cascade")
+
+
+_TOLD_PASSIVE: set[str] = set()  # passive-only sessions this process has logged (once each)
+
+
+def passive_only_sessions() -> list[dict]:
+    """Keys of the sessions whose task_protocol names passive tasks only (``compute.training.is_passive_only``).
+
+    Each is logged once per process at INFO: it is skipped by TrialSet, not an error.
+    """
+    from iblpipe.compute.training import is_passive_only
+
+    rows = to_frame((acquisition.Session & "task_protocol IS NOT NULL").proj("task_protocol"), index=False)
+    keys = []
+    for uid, protocol in zip(rows["session_uuid"], rows["task_protocol"], strict=True):
+        if not is_passive_only(protocol):
+            continue
+        keys.append({"session_uuid": uid})
+        if str(uid) not in _TOLD_PASSIVE:
+            _TOLD_PASSIVE.add(str(uid))
+            logger.info("session %s: task_protocol %s is passive only: no trials to import (skipped)", uid, protocol)
+    return keys
 
 
 Trials = TrialSet.Trial  # one row per trial: ``(behavior.Trials & key).to_pandas()``
