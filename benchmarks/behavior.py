@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import fetch_frame, raw_select, timed
+from benchmarks.common import fetch_frame, populate, raw_select, timed
 
 GOAL_VS_ONE = 10.0  # (ratio) the standard call at least this many times faster than ONE from local disk
 GOAL_VS_RAW = 2.0  # (ratio) and at most this many times slower than the raw driver
@@ -192,16 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     from one.alf.cache import make_parquet_db
     from one.api import One
 
-    from iblpipe import schemas
+    from iblpipe import operations, schemas, settings
 
     schemas.drop(args.prefix)
-    schemas.activate(args.prefix)
+    operations.activate(args.prefix)
     from iblpipe.schemas import behavior
 
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, settings.override(data_root=tmp):
             root = Path(tmp)
-            os.environ["IBLPIPE_DATA_ROOT"] = str(root)
             start = time.perf_counter()
             rows = build_lab(root, args.mice, args.sessions, args.trials)
             register(rows)
@@ -222,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             total = 0.0
             for table in tables:
                 start = time.perf_counter()
-                table.populate(display_progress=False)
+                populate(table, prefix=args.prefix)
                 took = time.perf_counter() - start
                 total += took
                 print(f"(a) populate {table.__name__:16s} {took:7.1f} s  ({len(table())} rows)")

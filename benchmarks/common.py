@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import resource
@@ -109,6 +110,31 @@ def raw_select(query) -> pd.DataFrame:
             return pd.DataFrame.from_records(list(cursor.fetchall()), columns=names)
     finally:
         conn.close()
+
+
+def populate(*tables, prefix: str | None = None) -> None:
+    """Populate ``tables`` (classes) through the operations layer, as ``iblpipe populate --tables`` does.
+
+    One worker in this process (``operations.populate``: job reservation, one key at a time), so a timed
+    call measures what a pipeline worker pays. Raises when a key failed (its error is logged). DataJoint's
+    by-design warnings about our jobs tables are dropped during the call, as ``iblpipe`` drops them.
+    """
+    from iblpipe import operations, schemas
+    from iblpipe.cli import BY_DESIGN_WARNINGS
+
+    labels = tuple(schemas.table_label(table) for table in tables)
+    dj_logger = logging.getLogger("datajoint")
+
+    def by_design(record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in BY_DESIGN_WARNINGS)
+
+    dj_logger.addFilter(by_design)
+    try:
+        result = operations.populate(operations.WorkerOptions(tables=labels), prefix=prefix)
+    finally:
+        dj_logger.removeFilter(by_design)
+    if result.exit_code:
+        raise RuntimeError(f"populate {', '.join(labels)} failed: a key gave an error (logged above)")
 
 
 @contextlib.contextmanager

@@ -49,6 +49,8 @@ def ensure_lab(path: Path, mice: int, workers: int, max_sessions: int | None = N
         record = path / GENERATION_RECORD
         generated = json.loads(record.read_text()) if record.exists() else {}
         return {"path": str(path), "reused": True, **generated, **describe(path)}
+    # A subprocess on purpose (not operations.generate_lab): the record keeps the generation's own wall time
+    # and peak memory. The CLI is the operations layer's front end.
     argv = ["-m", "iblpipe", "demo", "generate", "--out", str(path), "--mice", str(mice), "--workers", str(workers)]
     if max_sessions is not None:
         argv += ["--max-sessions", str(max_sessions)]

@@ -26,9 +26,9 @@ def _status_kib(field: str) -> int:
 
 def measure() -> dict:
     """Seconds, rows, Arrow bytes and peak memory added by ``behavior.Trials().to_arrow()``."""
-    from iblpipe import schemas
+    from iblpipe import operations
 
-    schemas.activate(os.environ["IBLPIPE_SCHEMA_PREFIX"])
+    operations.activate(os.environ["IBLPIPE_SCHEMA_PREFIX"])
     from iblpipe.schemas import behavior
 
     query = behavior.Trials()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import tempfile
 import time
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import timed
+from benchmarks.common import populate, timed
 
 TARGET_QUERY_S = 0.100  # (s) one region's table across all insertions
 LAB = "benchlab"
@@ -201,15 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the schemas (not the ALF files) for inspection")
     args = parser.parse_args(argv)
 
-    from iblpipe import schemas
+    from iblpipe import operations, schemas, settings
     from iblpipe.schemas import ephys, reference
 
     schemas.drop(args.prefix)
-    schemas.activate(args.prefix)
+    operations.activate(args.prefix)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, settings.override(data_root=tmp):
             root = Path(tmp)
-            os.environ["IBLPIPE_DATA_ROOT"] = str(root)
             t0 = time.perf_counter()
             reference.BrainRegion.load()
             print(
@@ -221,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote and registered {len(rows)} insertions: {time.perf_counter() - t0:.1f} s")
             for table in (ephys.Clusters, ephys.UnitQuality, ephys.RegionRollup):
                 t0 = time.perf_counter()
-                table.populate(display_progress=False)
+                populate(table, prefix=args.prefix)
                 print(f"{table.__name__}.populate: {time.perf_counter() - t0:.1f} s, {len(table())} rows")
             print(f"units: {len(ephys.Clusters.Cluster())}, RegionUnits rows: {len(ephys.RegionUnits())}")
 

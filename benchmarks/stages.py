@@ -11,7 +11,11 @@ from benchmarks import common, lab, scale
 
 
 def iblpipe(*args: str, env: dict | None = None) -> common.Run:
-    """Run ``python -m iblpipe ARGS``; its output goes to ``$IBLPIPE_HOME/logs/<command>.log`` too."""
+    """Run ``python -m iblpipe ARGS``; its output goes to ``$IBLPIPE_HOME/logs/<command>.log`` too.
+
+    A subprocess on purpose: a stage's wall time and peak memory are those of a cold ``iblpipe`` process,
+    as a user runs it. The CLI is the operations layer's front end, so this measures the same functions.
+    """
     run = common.run_python(["-m", "iblpipe", *args], env=env)
     logs = Path(os.environ["IBLPIPE_HOME"]) / "logs"
     logs.mkdir(exist_ok=True)

@@ -154,12 +154,12 @@ def _run(args: argparse.Namespace, work: Path, started: dt.datetime) -> int:
             "IBLPIPE_REPORT_DIR": str(report_dir),
         }
         os.environ.update(env)
-        from iblpipe import schemas
+        from iblpipe import operations, schemas
 
         resumed = state.interrupted("cold")  # ingest and populate carry on where they stopped: no drop
         if "cold" not in state.data and not resumed:
             schemas.drop(prefix)
-        schemas.activate(prefix)
+        operations.activate(prefix)
         try:
             if args.queries_only:
                 cold = state.run("cold", lambda: cold_run(lab_dir, report_dir, args.processes, QUERY_TABLES, resumed))

@@ -62,7 +62,11 @@ class Lab:
 
 
 def iblpipe(lab: Lab, prefix: str, *args: str, env: dict | None = None, timeout: float = COMMAND_TIMEOUT_S):
-    """``iblpipe --prefix PREFIX ARGS`` to the end; a CompletedProcess with text output."""
+    """``iblpipe --prefix PREFIX ARGS`` to the end; a CompletedProcess with text output.
+
+    The fault suite runs the CLI in subprocesses on purpose: it checks exit codes and messages as a user
+    sees them and kills workers. The CLI is the operations layer's front end.
+    """
     return subprocess.run(
         [sys.executable, "-m", "iblpipe", "--prefix", prefix, *args],
         capture_output=True,
@@ -74,7 +78,7 @@ def iblpipe(lab: Lab, prefix: str, *args: str, env: dict | None = None, timeout:
 
 
 class Background:
-    """An iblpipe command in the background, its output in a log file."""
+    """An iblpipe command in the background, its output in a log file (a process the fault suite can kill)."""
 
     def __init__(self, lab: Lab, prefix: str, log: Path, *args: str, env: dict | None = None) -> None:
         self.log = log
