@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from iblpipe.compute.protocols import is_choice_protocol, is_passive
 from iblpipe.errors import DataError
 from iblpipe.sources.catalog import session_datasets
 
@@ -275,11 +276,6 @@ def tasks(session: str | os.PathLike) -> list[Task]:
     return out
 
 
-def is_passive(protocol: str) -> bool:
-    """A passive protocol (stimuli replayed, no choices): not trials for the training status."""
-    return "passive" in protocol.lower()
-
-
 def is_choice_task(task: Task | None) -> bool:
     """A task whose trials count for the training status, as ``training_status.get_data_collection`` decides.
 
@@ -288,7 +284,7 @@ def is_choice_task(task: Task | None) -> bool:
     """
     if task is None:
         return True
-    return "ChoiceWorld" in task.protocol and not is_passive(task.protocol) and task.raw_collection != PASSIVE_RAW
+    return is_choice_protocol(task.protocol) and task.raw_collection != PASSIVE_RAW
 
 
 def trials(session: str | os.PathLike, revision: str | None = None) -> list[tuple[Task | None, Located]]:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from iblpipe.compute.protocols import is_choice_protocol, is_passive
 from iblpipe.compute.trials import alf_trials
 from iblpipe.errors import DataError
 
@@ -109,12 +110,6 @@ class DailyStatus:
 
 
 CHAIN_SEPARATOR = "/"  # Alyx's task_protocol of a chained session: the tasks' protocols joined by this
-PASSIVE_FRAGMENT = "passive"  # a protocol holding this (any case) is passive: stimuli replayed, no choices
-CHOICE_FRAGMENT = "ChoiceWorld"  # ibllib's get_data_collection keeps only tasks whose protocol holds this
-
-
-def _is_passive(protocol: str) -> bool:
-    return PASSIVE_FRAGMENT in protocol.lower()
 
 
 def choice_protocols(task_protocol: str | None) -> tuple[str, ...]:
@@ -124,13 +119,13 @@ def choice_protocols(task_protocol: str | None) -> tuple[str, ...]:
     training status when its protocol names a ChoiceWorld and is not passive.
     """
     parts = (task_protocol or "").split(CHAIN_SEPARATOR)
-    return tuple(p for p in parts if CHOICE_FRAGMENT in p and not _is_passive(p))
+    return tuple(p for p in parts if is_choice_protocol(p))
 
 
 def is_passive_only(task_protocol: str | None) -> bool:
     """Whether a protocol names passive tasks only (no trials for the training status); False when unknown."""
     parts = [p for p in (task_protocol or "").split(CHAIN_SEPARATOR) if p]
-    return bool(parts) and all(_is_passive(p) for p in parts)
+    return bool(parts) and all(is_passive(p) for p in parts)
 
 
 def _task_kind(protocol: str) -> str:
