@@ -2,7 +2,7 @@
 
 ``inflate(factor=10)`` copies, server-side (``INSERT ... SELECT``), the rows of every table on the
 two queries' paths — Subject, SubjectLab, Session, Trials (+ Trial), ProbeInsertion, Clusters
-(+ Cluster), UnitQuality (+ Unit), RegionRollup (+ Region) — ``factor - 1`` times. Copy ``k`` gets
+(+ Cluster), UnitQuality (+ Unit, RegionUnit), RegionRollup (+ Region) — ``factor - 1`` times. Copy ``k`` gets
 ``uuid' = md5(hex(uuid) || '-' || k)`` for subject, session, insertion and cluster uuids and the
 nickname ``<nick>~k``: as if ``factor - 1`` more labs held mice identical to ours. The tables then
 hold ``factor`` times the rows with the same distribution of keys, so a query that uses its
@@ -33,6 +33,7 @@ def tables() -> list[tuple[object, str]]:
         (ephys.Clusters.Cluster, "probe_insertion_uuid"),
         (ephys.UnitQuality, "probe_insertion_uuid"),
         (ephys.UnitQuality.Unit, "probe_insertion_uuid"),
+        (ephys.UnitQuality.RegionUnit, "probe_insertion_uuid"),
         (ephys.RegionRollup, "probe_insertion_uuid"),
         (ephys.RegionRollup.Region, "probe_insertion_uuid"),
     ]

@@ -182,6 +182,8 @@ def _migrate(args: argparse.Namespace) -> int:
             for key in worse:
                 print(f"would delete the converged fit {migrate.describe_key(key)}: log-likelihood below psychofit's")
             print(f"would delete {len(worse)} converged fit(s) below psychofit's log-likelihood (refit by populate)")
+            copies = migrate.region_units_pending(getattr(args, "prefix", None), conn)
+            print(f"would copy the units of {copies} UnitQuality row(s) into UnitQuality.RegionUnit")
         return 0
     renamed = migrate.rename(names, conn)
     for line in renamed:
@@ -209,6 +211,9 @@ def _migrate(args: argparse.Namespace) -> int:
         print(
             f"deleted {len(reconverged)} converged fit(s) below psychofit's log-likelihood: `iblpipe populate` refits them"
         )
+    copied = migrate.fill_region_units(getattr(args, "prefix", None), conn)
+    if copied:
+        print(f"copied the units of {copied} UnitQuality row(s) into UnitQuality.RegionUnit")
     return 0
 
 

@@ -21,7 +21,6 @@ returns None and the whole SELECT runs. The SQL comes from ``djinternals.narrow_
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +71,12 @@ def forget(result):
 
 def _key_codes(columns: list[pa.ChunkedArray]) -> tuple[np.ndarray, list[tuple]] | None:
     """Each row's code into the distinct key tuples (raw bytes or ints), and those tuples; None for a NULL key."""
+    if len(columns) == 1:  # one key column: its dictionary is the distinct keys
+        encoded = columns[0].combine_chunks().dictionary_encode()
+        if encoded.null_count:
+            return None
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        return codes, [(value,) for value in encoded.dictionary.to_pylist()]
     combined = np.zeros(len(columns[0]), dtype=np.int64)
     dictionaries, span = [], 1
     for column in columns:
@@ -92,15 +97,19 @@ def _key_codes(columns: list[pa.ChunkedArray]) -> tuple[np.ndarray, list[tuple]]
     return codes, keys
 
 
-def _restriction(lookup: Lookup, keys: list[tuple]) -> list[dict]:
-    attributes = lookup.parent.heading.attributes
-    return [
-        {
-            name: uuid.UUID(bytes=value) if attributes[name].uuid else value
-            for name, value in zip(lookup.on, key, strict=True)
-        }
-        for key in keys
-    ]
+def _literal(value) -> str:
+    """A key value as an SQL literal: raw uuid bytes as a hex literal, an integer as itself."""
+    return f"X'{value.hex()}'" if isinstance(value, bytes) else str(int(value))
+
+
+def _restriction(lookup: Lookup, keys: list[tuple]) -> str:
+    """``key IN (...)`` of ``keys`` as SQL: the server looks constants up by index; DataJoint's restriction by a
+    list of dicts would build an OR of one condition a key (about 40 us each here, and slower for the server)."""
+    quote = lookup.parent.connection.adapter.quote_identifier
+    if len(lookup.on) == 1:
+        return f"{quote(lookup.on[0])} IN ({','.join(_literal(key[0]) for key in keys)})"
+    rows = ",".join(f"({','.join(map(_literal, key))})" for key in keys)
+    return f"({','.join(map(quote, lookup.on))}) IN ({rows})"
 
 
 def read(query, read_sql, read_parent) -> pa.Table | None:

@@ -24,6 +24,10 @@ Issue 14 also made ``ephys.Clusters.Cluster.depth`` nullable: phylib writes NaN 
 existing database to NULL in place (type and comment kept, rows kept); run again, it finds
 nothing to do.
 
+Issue 15 also added ``ephys.UnitQuality.RegionUnit``, a region-keyed copy of each unit with a
+region and its verdict (what ``ephys.units`` reads). DataJoint declares the new table; :func:`fill_region_units`
+copies the units of UnitQuality rows made before it, server-side (no re-import, no recomputation).
+
 Issue 20: after the renames, :func:`refresh` re-hashes parameter rows with the one
 ``compute.params.content_hash`` and deletes the psychometric fits of sessions holding a
 block the block rule now skips (``behavior.fits``), and the converged fits whose
@@ -238,6 +242,26 @@ def converged_pending(prefix: str | None, conn) -> list[dict]:
 
     _active(prefix, conn)
     return fits.converged_below_psychofit()
+
+
+def region_units_pending(prefix: str | None, conn) -> int:
+    """UnitQuality rows without their ``RegionUnit`` copies, which :func:`fill_region_units` fills (activates)."""
+    from iblpipe.schemas.ephys import sortings
+
+    _active(prefix, conn)
+    return len(sortings.missing_region_units())
+
+
+def fill_region_units(prefix: str | None, conn) -> int:
+    """Copy the units of UnitQuality rows made before ``UnitQuality.RegionUnit`` existed (issue 15) into it,
+    server-side, in one statement; returns how many UnitQuality rows were filled (activates the schemas)."""
+    from iblpipe.schemas.ephys import sortings
+
+    _active(prefix, conn)
+    filled = sortings.fill_region_units()
+    if filled:
+        logger.info("copied the units of %d UnitQuality row(s) into UnitQuality.RegionUnit", filled)
+    return filled
 
 
 def refresh(prefix: str | None, conn) -> tuple[list[str], int, list[dict]]:

@@ -252,3 +252,63 @@ def test_insertion_without_regions_has_units_but_no_region_rows(prefix, lab):
     assert len(clusters) == 12 and clusters["brain_region_id"].isna().all()
     assert len(ephys.UnitQuality & key) == 2
     assert len(ephys.RegionUnits & key) == 0 and len(ephys.RegionRollup.key_source & key) == 0
+
+
+def _joined_units(acronym: str | None, good_only: bool) -> pd.DataFrame:
+    """The units listing as DataJoint's own join of the tables the copy comes from (the reference)."""
+    from iblpipe.schemas.columnar import datajoint_frame
+
+    cluster = (
+        ephys.Clusters.Cluster * (ephys.UnitQuality.Unit & {"rule_name": "ibl_label"}) & "brain_region_id IS NOT NULL"
+    )
+    if good_only:
+        cluster = cluster & {"is_good": 1}
+    if acronym is not None:
+        targets = (reference.BrainRegion & {"acronym": acronym}).proj(ancestor_id="brain_region_id")
+        cluster = cluster & (reference.BrainRegion.Ancestor & targets)
+    query = (
+        cluster
+        * reference.BrainRegion.proj("acronym", "brain_region_name")
+        * ephys.ProbeInsertion.proj("session_uuid", "probe_name")
+        * acquisition.Session.proj("subject_uuid", "session_lab", "session_start_time", "session_number")
+        * subject.Subject.proj("subject_nickname")
+    )
+    return datajoint_frame(query).reset_index()
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    order = ["probe_insertion_uuid", "cluster_id"]
+    frame = frame[sorted(frame.columns)].astype({"probe_insertion_uuid": str})
+    return frame.sort_values(order).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    ("acronym", "good_only"), [("CA", False), ("CA", True), ("CA1", False), (None, False), ("CAx", False)]
+)
+def test_units_listing_equals_the_join_of_its_source_tables(prefix, lab, acronym, good_only):
+    listing = ephys.units(acronym, good_only=good_only)
+    joined = _joined_units(acronym, good_only)
+    if acronym == "CAx":  # no such region: no row, the columns kept
+        assert len(listing) == 0 and {"cluster_id", "subject_nickname"} <= set(listing.columns)
+        return
+    assert len(listing) > 0
+    pd.testing.assert_frame_equal(_canonical(listing), _canonical(joined), check_dtype=False)
+
+
+def test_migrate_copies_the_units_of_rows_made_before_the_region_copy(prefix, lab, run_cli):
+    """A database populated before UnitQuality.RegionUnit existed: `db migrate` fills it; units() as before."""
+    before = _canonical(ephys.units(None))
+    key = {"probe_insertion_uuid": _pid(*GOOD[0][:3])}
+    held = len(ephys.UnitQuality.RegionUnit & key)
+    assert held > 0
+    (ephys.UnitQuality.RegionUnit & key).delete_quick()  # as the earlier code left it
+    assert len(ephys.units(None)) == len(before) - held // 2  # two rules hold copies; units() reads one
+    dry = run_cli("db", "migrate", "--dry-run", "--prefix", prefix)
+    assert dry.returncode == 0, dry.stderr
+    assert "would copy the units of 2 UnitQuality row(s) into UnitQuality.RegionUnit" in dry.stdout
+    out = run_cli("db", "migrate", "--prefix", prefix)
+    assert out.returncode == 0, out.stderr
+    assert "copied the units of 2 UnitQuality row(s) into UnitQuality.RegionUnit" in out.stdout
+    pd.testing.assert_frame_equal(_canonical(ephys.units(None)), before)
+    again = run_cli("db", "migrate", "--prefix", prefix)
+    assert again.returncode == 0 and "copied" not in again.stdout
