@@ -5,12 +5,17 @@ Re-exported as ``ephys.units`` and ``ephys.unit_spikes``; the tables are importe
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from iblpipe.schemas import acquisition, reference, subject
 from iblpipe.schemas.frames import to_frame
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_SORTING = "ibl_default"  # SortingParams row the per-region tables and these helpers read by default
+_COMPLETE: set[str] = set()  # databases whose UnitQuality.RegionUnit was found complete by this process
 
 
 def units(
@@ -29,19 +34,37 @@ def units(
     """
     from iblpipe.schemas.ephys import ProbeInsertion, UnitQuality
 
+    _check_copies(UnitQuality)
     unit = UnitQuality.RegionUnit & {"rule_name": rule_name, "sorting_params": sorting_params}
     if good_only:
         unit = unit & {"is_good": 1}
     if acronym is not None:
         unit = unit & region_ids_restriction(acronym)
-    query = (
-        unit
-        * reference.BrainRegion.proj("acronym", "brain_region_name")
-        * ProbeInsertion.proj("session_uuid", "probe_name")
+    insertion = (
+        ProbeInsertion.proj("session_uuid", "probe_name")
         * acquisition.Session.proj("subject_uuid", "session_lab", "session_start_time", "session_number")
         * subject.Subject.proj("subject_nickname")
     )
+    query = unit * reference.BrainRegion.proj("acronym", "brain_region_name") * insertion
     return to_frame(query, index=False)
+
+
+def _check_copies(table) -> None:
+    """Warn (each call, until fixed) when UnitQuality rows made before ``RegionUnit`` existed lack their copies:
+    ``units()`` would leave their insertions out. Checked once per process and database once complete."""
+    if table.database in _COMPLETE:
+        return
+    from iblpipe.schemas.ephys.sortings import missing_region_units
+
+    missing = len(missing_region_units())
+    if missing:
+        logger.warning(
+            "%d UnitQuality row(s) have no UnitQuality.RegionUnit copies (made before they existed): ephys.units() "
+            "leaves their units out until an administrator runs `iblpipe db migrate`",
+            missing,
+        )
+    else:
+        _COMPLETE.add(table.database)
 
 
 def region_ids_restriction(acronym: str) -> str | list:
