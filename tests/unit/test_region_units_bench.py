@@ -94,3 +94,13 @@ def test_recompute_reads_load_spike_sorting_default_sorting(tmp_path):
     insertion = {"probe_insertion_uuid": "pid0", "session_uuid": one.to_eid(session), "probe_name": "probe00"}
     got = recompute_with_one(one, [insertion], "CA1")
     assert got.astype(int).equals(expected)
+
+
+def test_units_goal_is_per_20k_rows():
+    from benchmarks import measures
+
+    def ok(rows, seconds):
+        return measures._units("units", {"rows": rows, "units_s": seconds}, "k")["k"]["meets_goal"]
+
+    assert ok(20_000, 0.099) and not ok(20_000, 0.101) and ok(9_000, 0.099) and not ok(9_000, 0.12)
+    assert ok(40_000, 0.19) and not ok(40_000, 0.21)
